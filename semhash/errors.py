@@ -1,0 +1,5 @@
+"""The one exception semhash raises for bad input: its message names the file and the fix."""
+
+
+class SemhashError(Exception):
+    """A problem with the user's input or files that semhash can explain in one line."""

@@ -1,0 +1,297 @@
+"""An index folder: the fitted features and encoder, the codes, the records and Annoy.
+
+Layout (all written into a temporary folder, then renamed into place):
+    manifest.json   format version, settings, counts and the size of every other file
+    records.jsonl   one document a line: id, path, label, snippet, sha256
+    codes.npy       packed binary codes, one row a document (uint8)
+    vocabulary.txt  the terms, one a line with its document frequency
+    lexicon.npz     jieba's word frequencies, so queries segment exactly as indexing did
+    encoder.keras   the encoder in Keras' format
+    encoder.npz     the same encoder's weights and bit thresholds, for numpy inference
+    annoy.ann       an Annoy index with the Hamming metric
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, codes
+from .errors import SemhashError
+from .features import TextFeatures
+from .model import StackedAutoencoder
+from .progress import progress_bar
+
+FORMAT = "semhash-index"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+RECORDS = "records.jsonl"
+CODES = "codes.npy"
+ANNOY = "annoy.ann"
+# Annoy inspects this many nodes per result and tree by default (its own default is 1):
+# learned codes repeat (72 test documents had 14 distinct codes), and repeats cost Annoy recall.
+SEARCH_NODES_PER_RESULT_AND_TREE = 10
+
+
+@contextlib.contextmanager
+def _interrupts_deferred():
+    """Hold Ctrl-C back until the block is done, so a swap of folders is never cut in two."""
+    pending = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda *args: pending.append(args))
+    except ValueError:  # not the main thread: signals cannot arrive here anyway
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if pending:
+            raise KeyboardInterrupt
+
+
+def _replace_folder(source, target):
+    """Move the finished folder `source` to `target`, replacing an earlier index there."""
+    if target.exists() and not (target / MANIFEST).is_file() and any(target.iterdir()):
+        raise SemhashError(f"{target} exists and is not a semhash index; choose another --output")
+    with _interrupts_deferred():
+        old = None
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            os.replace(target, old / target.name)
+        os.replace(source, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _annoy(n_bits):
+    from annoy import AnnoyIndex
+
+    return AnnoyIndex(n_bits, "hamming")
+
+
+class Index:
+    """Binary codes of a text corpus with the means to encode and search new text.
+
+    Build one with `Index.build(corpus)`, write it with `save(folder)`, read it back with
+    `Index.open(folder)`, then `query(text)` or `like(document_id)`.
+    """
+
+    def __init__(self, manifest, features, model, packed, records, annoy=None, folder=None):
+        self.manifest = manifest
+        self.features = features
+        self.model = model
+        self.packed = packed
+        self.records = records
+        self._annoy = annoy
+        self.folder = folder
+
+    @property
+    def bits(self):
+        return self.manifest["bits"]
+
+    def __len__(self):
+        return len(self.records)
+
+    @classmethod
+    def build(cls, corpus, features=None, model=None, trees=32, show_progress=False):
+        """Tokenize `corpus` (a TextCorpus), train the model, encode, and build Annoy."""
+        features = features if features is not None else TextFeatures()
+        model = model if model is not None else StackedAutoencoder()
+        model.verbose = show_progress
+        n_files = len(corpus.paths())
+        if n_files == 0:
+            raise SemhashError(
+                f"no files matching {', '.join(corpus.patterns)} under {corpus.root}; "
+                "point at a folder of text files or choose them with --glob"
+            )
+        records = []
+
+        def texts():
+            with progress_bar("tokenizing", length=n_files, show=show_progress) as bar:
+                for document in corpus:
+                    records.append(document.record())
+                    bar.update(1)
+                    yield document.text
+
+        try:
+            X = features.fit_transform(texts())
+        except SemhashError:
+            if not records:
+                raise SemhashError(
+                    f"no readable documents under {corpus.root}: {len(corpus.skipped)} files skipped "
+                    "as binary, empty or unreadable; add text files"
+                ) from None
+            raise
+        model.fit(X)
+        packed = codes.pack(model.encode(X, progress_label="encoding"))
+        annoy = _annoy(model.bits)
+        annoy.set_seed(model.seed)
+        bits = codes.unpack(packed, model.bits).astype(np.float32)
+        with progress_bar("building Annoy index", range(len(bits)), show=show_progress) as bar:
+            for row in bar:
+                annoy.add_item(row, bits[row])
+        annoy.build(trees, n_jobs=1)
+        skipped = {}
+        for item in corpus.skipped:
+            skipped[item.reason] = skipped.get(item.reason, 0) + 1
+        manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "semhash_version": __version__,
+            "kind": "text",
+            "bits": model.bits,
+            "source": {"root": str(Path(corpus.root).resolve()), "patterns": list(corpus.patterns)},
+            "annoy": {"metric": "hamming", "trees": trees, "seed": model.seed},
+            "counts": {
+                "documents": len(records),
+                "skipped": skipped,
+                "decoded_with_replacements": len(corpus.fallbacks),
+            },
+            "training": {
+                key: model.history_[key] for key in ("loss_before_finetuning", "loss_after_finetuning")
+            },
+        }
+        return cls(manifest, features, model, packed, records, annoy)
+
+    def save(self, folder):
+        """Write the index to `folder` atomically: a crash leaves any earlier index whole."""
+        folder = Path(folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+        try:
+            manifest = dict(self.manifest)
+            manifest["features"] = self.features.save(staging)
+            manifest["model"] = self.model.save(staging)
+            np.save(staging / CODES, self.packed, allow_pickle=False)
+            with open(staging / RECORDS, "w", encoding="utf-8") as out:
+                for record in self.records:
+                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self._annoy.save(str(staging / ANNOY))
+            manifest["files"] = {
+                path.name: path.stat().st_size for path in sorted(staging.iterdir()) if path.name != MANIFEST
+            }
+            (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            _replace_folder(staging, folder)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        self.manifest = manifest
+        self.folder = folder
+        return self
+
+    @staticmethod
+    def read_manifest(folder):
+        """The manifest of the index in `folder`, checked, or a SemhashError saying what to do."""
+        folder = Path(folder)
+        rebuild = "rebuild it with `semhash index`"
+        if not folder.is_dir():
+            raise SemhashError(f"no index at {folder}; build one with `semhash index DIR`")
+        path = folder / MANIFEST
+        if not path.is_file():
+            raise SemhashError(f"{folder} is not a semhash index (no {MANIFEST}); {rebuild}")
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as error:
+            raise SemhashError(f"{path} is corrupt ({error}); {rebuild}") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            raise SemhashError(f"{path} is not a semhash manifest; {rebuild}")
+        version = manifest.get("format_version")
+        if version != FORMAT_VERSION:
+            raise SemhashError(
+                f"{folder} has index format {version}, this semhash {__version__} reads format "
+                f"{FORMAT_VERSION}; {rebuild}"
+            )
+        for name, size in manifest.get("files", {}).items():
+            file = folder / name
+            if not file.is_file():
+                raise SemhashError(f"{file} is missing; {rebuild}")
+            if file.stat().st_size != size:
+                raise SemhashError(f"{file} has {file.stat().st_size} bytes, the manifest says {size}; {rebuild}")
+        return manifest
+
+    @classmethod
+    def open(cls, folder):
+        """Read an index written by `save`, checking its manifest and files."""
+        folder = Path(folder)
+        manifest = cls.read_manifest(folder)
+        try:
+            features = TextFeatures.load(folder, manifest["features"])
+            model = StackedAutoencoder.load(folder, manifest["model"])
+            packed = np.load(folder / CODES, allow_pickle=False)
+            with open(folder / RECORDS, encoding="utf-8") as lines:
+                records = [json.loads(line) for line in lines]
+        except (KeyError, ValueError, OSError) as error:
+            raise SemhashError(f"{folder} is damaged ({error}); rebuild it with `semhash index`") from None
+        n = manifest["counts"]["documents"]
+        if packed.shape != (n, (manifest["bits"] + 7) // 8) or len(records) != n:
+            raise SemhashError(
+                f"{folder} holds {len(records)} records and {packed.shape[0]} codes where the manifest "
+                f"says {n}; rebuild it with `semhash index`"
+            )
+        return cls(manifest, features, model, packed, records, folder=folder)
+
+    def annoy(self):
+        """The Annoy index, memory-mapped from the folder on first use."""
+        if self._annoy is None:
+            self._annoy = _annoy(self.bits)
+            try:
+                self._annoy.load(str(self.folder / ANNOY))
+            except OSError as error:
+                raise SemhashError(f"{self.folder / ANNOY} cannot be read ({error}); rebuild the index") from None
+        return self._annoy
+
+    def encode(self, texts):
+        """Packed codes of new texts, and how many known terms each had."""
+        X = self.features.transform(texts)
+        return codes.pack(self.model.encode(X)), np.diff(X.indptr)
+
+    def search(self, query, k=10, exact=False, search_k=None):
+        """Rows and Hamming distances of the `k` codes nearest to a packed `query`.
+
+        exact: scan every code instead of asking Annoy. search_k: the Annoy nodes to
+        inspect, by default 10 x trees x k.
+        """
+        if exact:
+            return codes.nearest(self.packed, query, k)
+        if search_k is None:
+            search_k = SEARCH_NODES_PER_RESULT_AND_TREE * self.manifest["annoy"]["trees"] * k
+        bits = codes.unpack(query[None, :], self.bits)[0].astype(np.float32)
+        rows, distances = self.annoy().get_nns_by_vector(bits, k, search_k=search_k, include_distances=True)
+        return np.array(rows, dtype=np.int64), np.array(distances, dtype=np.int64)
+
+    def _hits(self, rows, distances):
+        return [
+            {
+                "id": self.records[row]["id"],
+                "path": self.records[row]["path"],
+                "label": self.records[row]["label"],
+                "distance": int(distance),
+                "score": round(1 - int(distance) / self.bits, 4),
+                "snippet": self.records[row]["snippet"],
+            }
+            for row, distance in zip(rows, distances)
+        ]
+
+    def query(self, text, k=10, exact=False, search_k=None):
+        """The `k` documents whose codes are nearest to the code of `text`."""
+        packed, known = self.encode([text])
+        if known[0] == 0:
+            raise SemhashError("none of the query's words are in the index's vocabulary; try other words")
+        return self._hits(*self.search(packed[0], k, exact, search_k))
+
+    def like(self, document_id, k=10, exact=False, search_k=None):
+        """The `k` documents nearest to an indexed document, leaving the document itself out."""
+        rows = [row for row, record in enumerate(self.records) if record["id"] == document_id]
+        if not rows:
+            raise SemhashError(f"no document {document_id!r} in {self.folder}; ids are paths relative to the indexed folder")
+        found, distances = self.search(self.packed[rows[0]], k + 1, exact, search_k)
+        keep = found != rows[0]
+        return self._hits(found[keep][:k], distances[keep][:k])
+
+    def bit_balance(self):
+        return codes.bit_balance(self.packed, self.bits)

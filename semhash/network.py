@@ -1,0 +1,210 @@
+"""The Keras side of a StackedAutoencoder: layers, greedy pretraining and fine-tuning.
+
+Imported only when a model is trained, since importing TensorFlow takes seconds.
+"""
+
+import contextlib
+import math
+import os
+import sys
+import tempfile
+
+import numpy as np
+import scipy.sparse as sp
+
+from .progress import progress_bar
+
+
+@contextlib.contextmanager
+def _stderr_muted():
+    """Silence what TensorFlow's C++ side prints on start-up (CUDA probes, oneDNN notes).
+
+    Those lines bypass Python, so file descriptor 2 itself is pointed elsewhere; what
+    was written is replayed if the block fails, so no real error is lost.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+with _stderr_muted():
+    import tensorflow as tf
+
+    tf.config.list_physical_devices()
+    import keras
+
+OUTPUT_LOSSES = {
+    # name: (activation of the reconstruction, Keras loss)
+    "softmax": ("softmax", "categorical_crossentropy"),
+    "bce": ("sigmoid", "binary_crossentropy"),
+    "mse": (None, "mean_squared_error"),
+}
+
+
+def seed_everything(seed):
+    """Make weights, noise and batch order the same on every run with `seed`."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+class Batches(keras.utils.PyDataset):
+    """Mini-batches of rows of a dense array or CSR matrix, densified one batch at a time.
+
+    The target is the batch itself, or each row scaled to sum to one for a softmax
+    reconstruction. Rows are shuffled each epoch by `rng`.
+    """
+
+    def __init__(self, inputs, batch_size, rng, normalize_target=False, shuffle=True):
+        super().__init__(workers=1, use_multiprocessing=False)
+        self.inputs = inputs
+        self.batch_size = batch_size
+        self.rng = rng
+        self.normalize_target = normalize_target
+        self.shuffle = shuffle
+        self.order = np.arange(inputs.shape[0])
+        self.on_epoch_end()
+
+    def __len__(self):
+        return math.ceil(self.inputs.shape[0] / self.batch_size)
+
+    def __getitem__(self, index):
+        rows = np.sort(self.order[index * self.batch_size : (index + 1) * self.batch_size])
+        batch = self.inputs[rows]
+        batch = batch.toarray() if sp.issparse(batch) else np.asarray(batch)
+        batch = batch.astype(np.float32, copy=False)
+        if not self.normalize_target:
+            return batch, batch
+        totals = batch.sum(axis=1, keepdims=True)
+        return batch, batch / np.maximum(totals, 1e-12)
+
+    def on_epoch_end(self):
+        if self.shuffle:
+            self.rng.shuffle(self.order)
+
+
+class CodeNoise(keras.layers.Layer):
+    """Gaussian noise added before the code sigmoid while training, of any deviation.
+
+    (Keras' own GaussianNoise accepts deviations up to 1; semantic hashing wants more.)
+    """
+
+    def __init__(self, stddev, **kwargs):
+        super().__init__(**kwargs)
+        self.stddev = stddev
+        self.seed_generator = keras.random.SeedGenerator()
+
+    def call(self, inputs, training=False):
+        if not training:
+            return inputs
+        noise = keras.random.normal(keras.ops.shape(inputs), stddev=self.stddev, seed=self.seed_generator)
+        return inputs + noise
+
+
+class _BarCallback(keras.callbacks.Callback):
+    def __init__(self, bar):
+        super().__init__()
+        self.bar = bar
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.bar.update(1)
+
+
+def train(model, batches, epochs, label, show_progress):
+    """Fit `model` on `batches` with a progress bar; return the loss of each epoch."""
+    with progress_bar(label, length=epochs * len(batches), show=show_progress) as bar:
+        history = model.fit(batches, epochs=epochs, verbose=0, callbacks=[_BarCallback(bar)])
+    return [float(loss) for loss in history.history.get("loss", [])]
+
+
+class Stack:
+    """The encoder and decoder Dense layers of a stacked autoencoder, shared by every
+    network built from them: each pretraining autoencoder, the unrolled autoencoder
+    and the encoder that is saved."""
+
+    def __init__(self, sizes, activation, output_loss):
+        self.sizes = sizes
+        self.activation = activation
+        self.output_loss = output_loss
+        depth = len(sizes) - 1
+        self.encoders = [keras.layers.Dense(sizes[i + 1], name=f"encode_{i}") for i in range(depth)]
+        self.decoders = [keras.layers.Dense(sizes[i], name=f"decode_{i}") for i in range(depth)]
+        for i in range(depth):  # initialise every weight now, before training draws any noise
+            self.encoders[i].build((None, sizes[i]))
+            self.decoders[i].build((None, sizes[i + 1]))
+
+    @property
+    def depth(self):
+        return len(self.encoders)
+
+    def _encode_activation(self, layer):
+        return "sigmoid" if layer == self.depth - 1 else self.activation
+
+    def _decode_activation(self, layer):
+        """Layer 0 rebuilds the input under the output loss; the others rebuild hidden units."""
+        if layer == 0:
+            return OUTPUT_LOSSES[self.output_loss][0]
+        return None
+
+    def _loss(self, layer):
+        return OUTPUT_LOSSES[self.output_loss][1] if layer == 0 else "mean_squared_error"
+
+    def _code(self, pre_activation, code_noise):
+        if code_noise:
+            pre_activation = CodeNoise(code_noise)(pre_activation)
+        return keras.layers.Activation("sigmoid")(pre_activation)
+
+    def layer_autoencoder(self, layer, input_noise, code_noise, learning_rate):
+        """Autoencoder `layer` alone: corrupt its input, encode, rebuild the input."""
+        inputs = keras.Input((self.sizes[layer],))
+        hidden = keras.layers.Dropout(input_noise)(inputs) if input_noise else inputs
+        hidden = self.encoders[layer](hidden)
+        if layer == self.depth - 1:
+            hidden = self._code(hidden, code_noise)
+        else:
+            hidden = keras.layers.Activation(self._encode_activation(layer))(hidden)
+        outputs = self.decoders[layer](hidden)
+        if self._decode_activation(layer):
+            outputs = keras.layers.Activation(self._decode_activation(layer))(outputs)
+        model = keras.Model(inputs, outputs)
+        model.compile(keras.optimizers.Adam(learning_rate), loss=self._loss(layer))
+        return model
+
+    def unrolled(self, input_noise, code_noise, learning_rate):
+        """The deep autoencoder: every encoder, then every decoder in reverse."""
+        inputs = keras.Input((self.sizes[0],))
+        hidden = keras.layers.Dropout(input_noise)(inputs) if input_noise else inputs
+        for layer in range(self.depth - 1):
+            hidden = keras.layers.Activation(self.activation)(self.encoders[layer](hidden))
+        hidden = self._code(self.encoders[-1](hidden), code_noise)
+        for layer in reversed(range(self.depth)):
+            hidden = self.decoders[layer](hidden)
+            activation = self._decode_activation(layer) if layer == 0 else self.activation
+            if activation:
+                hidden = keras.layers.Activation(activation)(hidden)
+        model = keras.Model(inputs, hidden)
+        model.compile(keras.optimizers.Adam(learning_rate), loss=self._loss(0))
+        return model
+
+    def encoder(self):
+        """The encoder alone, input to sigmoid codes, for saving in Keras' format."""
+        inputs = keras.Input((self.sizes[0],))
+        hidden = inputs
+        for layer in range(self.depth):
+            hidden = keras.layers.Activation(self._encode_activation(layer))(self.encoders[layer](hidden))
+        return keras.Model(inputs, hidden, name="semhash_encoder")
+
+    def encoder_weights(self):
+        """[(kernel, bias), ...] of the encoder layers as numpy arrays."""
+        return [tuple(np.asarray(w, dtype=np.float32) for w in layer.get_weights()) for layer in self.encoders]

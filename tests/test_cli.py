@@ -1,0 +1,122 @@
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from cli import cli
+from conftest import TINY_CLI, json_lines, write_corpus
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def test_index_then_query_returns_json_lines(built_index, runner):
+    result = runner.invoke(cli, ["query", "football goal striker coach", "--index", str(built_index), "-k", "5"])
+    assert result.exit_code == 0, result.output
+    hits = json_lines(result.stdout)
+    assert len(hits) == 5
+    assert set(hits[0]) == {"id", "path", "label", "distance", "score", "snippet"}
+    assert [hit["label"] for hit in hits].count("sports") >= 4
+    assert all(hit["score"] == pytest.approx(1 - hit["distance"] / 16) for hit in hits)
+    assert [hit["distance"] for hit in hits] == sorted(hit["distance"] for hit in hits)
+
+
+def test_chinese_query_and_exact_search(built_index, runner):
+    result = runner.invoke(cli, ["query", "股票市场 银行利率 投资基金", "--index", str(built_index), "--exact", "-k", "5"])
+    assert result.exit_code == 0, result.output
+    assert [hit["label"] for hit in json_lines(result.stdout)].count("finance") >= 4
+
+
+def test_query_from_file_stdin_and_like(built_index, runner, tmp_path):
+    query_file = tmp_path / "q.txt"
+    query_file.write_text("厨师 面条 饺子 火锅", encoding="utf-8")
+    from_file = runner.invoke(cli, ["query", "--file", str(query_file), "--index", str(built_index)])
+    from_stdin = runner.invoke(cli, ["query", "-", "--index", str(built_index)], input="厨师 面条 饺子 火锅")
+    assert from_file.exit_code == from_stdin.exit_code == 0
+    assert json_lines(from_file.stdout) == json_lines(from_stdin.stdout)
+    like = runner.invoke(cli, ["query", "--like", "cooking/en-00.txt", "--index", str(built_index), "-k", "3"])
+    assert like.exit_code == 0 and len(json_lines(like.stdout)) == 3
+
+
+def test_plain_output_is_a_table(built_index, runner):
+    result = runner.invoke(cli, ["query", "bank rates", "--index", str(built_index), "--plain", "-k", "2"])
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:3] == ["rank", "dist", "score"] and len(lines) == 3
+
+
+def test_info_shows_manifest_and_bit_balance(built_index, runner):
+    result = runner.invoke(cli, ["info", str(built_index)])
+    assert result.exit_code == 0
+    info = json_lines(result.stdout)[0]
+    assert info["counts"]["documents"] == 72 and len(info["bit_balance"]) == 16
+    assert all(0.4 <= share <= 0.6 for share in info["bit_balance"])
+    plain = runner.invoke(cli, ["info", str(built_index), "--plain"])
+    assert "bit balance" in plain.stdout
+
+
+def test_default_index_is_the_only_one_under_indexes(built_index, runner, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    missing = runner.invoke(cli, ["query", "bank"])
+    assert missing.exit_code == 2 and "no index under indexes" in missing.stderr
+    shutil.copytree(built_index, tmp_path / "indexes" / "corpus")
+    assert runner.invoke(cli, ["query", "bank"]).exit_code == 0
+    shutil.copytree(built_index, tmp_path / "indexes" / "other")
+    several = runner.invoke(cli, ["query", "bank"])
+    assert several.exit_code == 2 and "choose one with --index" in several.stderr
+
+
+def test_index_writes_under_indexes_named_after_the_folder(runner, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_corpus(tmp_path / "mydocs", per_topic=4)
+    result = runner.invoke(cli, ["index", "mydocs", *TINY_CLI])
+    assert result.exit_code == 0, result.output
+    summary = json_lines(result.stdout)[0]
+    assert summary["index"] == "indexes/mydocs" and summary["documents"] == 12
+    assert (tmp_path / "indexes" / "mydocs" / "manifest.json").is_file()
+
+
+def test_skipped_and_undecodable_files_are_reported(runner, tmp_path):
+    corpus = write_corpus(tmp_path / "corpus", per_topic=4)
+    (corpus / "sports" / "photo.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
+    (corpus / "sports" / "empty.txt").write_text("")
+    (corpus / "sports" / "latin.txt").write_bytes(b"football goal caf\xff\xfe\x81\x30")
+    tiny = [arg for arg in TINY_CLI if arg != "--quiet"]
+    result = runner.invoke(cli, ["index", str(corpus), "-o", str(tmp_path / "index"), *tiny])
+    assert result.exit_code == 0, result.output
+    assert json_lines(result.stdout)[0]["skipped"] == {"binary": 1, "empty": 1}
+    assert "photo.txt: binary" in result.stderr and "latin.txt is neither UTF-8 nor GB18030" in result.stderr
+    assert "pretraining layer 1/2" in result.stderr
+
+
+@pytest.mark.parametrize("setup, args, message", [
+    (None, ["index", "{tmp}/nowhere"], "does not exist"),
+    ("empty", ["index", "{tmp}/corpus"], "no files matching"),
+    ("binary", ["index", "{tmp}/corpus"], "no readable documents"),
+    ("corrupt", ["query", "bank", "--index", "{tmp}/index"], "corrupt"),
+    (None, ["query", "bank", "--index", "{tmp}/nowhere"], "no index at"),
+])
+def test_errors_are_one_line_without_traceback(runner, tmp_path, built_index, setup, args, message):
+    (tmp_path / "corpus").mkdir()
+    if setup == "binary":
+        (tmp_path / "corpus" / "a.txt").write_bytes(b"\x00\x01binary")
+    if setup == "corrupt":
+        shutil.copytree(built_index, tmp_path / "index")
+        (tmp_path / "index" / "manifest.json").write_text("{oops")
+    result = runner.invoke(cli, [arg.format(tmp=tmp_path) for arg in args] + TINY_CLI * (args[0] == "index"))
+    assert result.exit_code == 1
+    assert message in result.stderr and "Traceback" not in result.output
+    assert result.stderr.count("\n") == 1 and result.stdout == ""
+
+
+def test_no_known_words(built_index, runner):
+    result = runner.invoke(cli, ["query", "zebra giraffe", "--index", str(built_index)])
+    assert result.exit_code == 1 and "none of the query's words" in result.stderr
+
+
+@pytest.mark.parametrize("args", [["query"], ["query", "bank", "--like", "x"], ["query", "   "]])
+def test_misuse_is_a_usage_error(built_index, runner, args):
+    result = runner.invoke(cli, args + ["--index", str(built_index)])
+    assert result.exit_code == 2 and "Usage:" in result.stderr

@@ -1,0 +1,115 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import TINY_MODEL, write_corpus
+from semhash import Index, StackedAutoencoder, TextCorpus, TextFeatures, codes
+from semhash.errors import SemhashError
+
+
+def build(root, seed=0):
+    features = TextFeatures(min_df=1)
+    model = StackedAutoencoder(**{**TINY_MODEL, "seed": seed})
+    return Index.build(TextCorpus(root), features, model)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    base = tmp_path_factory.mktemp("index")
+    built = build(write_corpus(base / "corpus")).save(base / "index")
+    return built
+
+
+def test_round_trip_keeps_codes_records_and_answers(saved):
+    opened = Index.open(saved.folder)
+    np.testing.assert_array_equal(opened.packed, saved.packed)
+    assert opened.records == saved.records
+    assert opened.query("football goal striker", k=5, exact=True) == saved.query("football goal striker", k=5, exact=True)
+    manifest = json.loads((saved.folder / "manifest.json").read_text())
+    assert manifest["format_version"] == 1 and manifest["kind"] == "text" and manifest["bits"] == 16
+    assert set(manifest["files"]) == {"annoy.ann", "codes.npy", "encoder.keras", "encoder.npz", "lexicon.npz",
+                                      "records.jsonl", "vocabulary.txt"}
+
+
+def test_neighbours_share_the_topic(saved):
+    hits = Index.open(saved.folder).query("football match goal striker coach", k=5, exact=True)
+    assert [hit["label"] for hit in hits].count("sports") >= 4
+
+
+def test_annoy_finds_what_exact_search_finds_on_small_data(saved):
+    opened = Index.open(saved.folder)
+    for row in range(len(opened)):
+        _, exact = opened.search(opened.packed[row], k=10, exact=True)
+        found, approximate = opened.search(opened.packed[row], k=10, exact=False)
+        assert sorted(approximate.tolist()) == sorted(exact.tolist())
+        np.testing.assert_array_equal(approximate, codes.hamming(opened.packed[found], opened.packed[row]))
+
+
+def test_like_leaves_the_document_out(saved):
+    hits = Index.open(saved.folder).like("sports/en-00.txt", k=3)
+    assert len(hits) == 3 and "sports/en-00.txt" not in [hit["id"] for hit in hits]
+    with pytest.raises(SemhashError, match="no document"):
+        Index.open(saved.folder).like("nope.txt")
+
+
+def test_same_seed_gives_the_same_index_files(saved, tmp_path):
+    again = build(write_corpus(tmp_path / "corpus")).save(tmp_path / "index")
+    for name in ("codes.npy", "annoy.ann", "encoder.npz", "vocabulary.txt"):
+        assert (again.folder / name).read_bytes() == (saved.folder / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("disk full"), KeyboardInterrupt()])
+def test_a_failed_save_leaves_the_previous_index_whole(saved, tmp_path, monkeypatch, failure):
+    target = tmp_path / "index"
+    shutil.copytree(saved.folder, target)
+    before = {path.name: path.read_bytes() for path in target.iterdir()}
+
+    def crash(folder):
+        (folder / "half-written").write_text("x")
+        raise failure
+
+    monkeypatch.setattr(saved.model, "save", crash)
+    with pytest.raises(type(failure)):
+        saved.save(target)
+    assert {path.name: path.read_bytes() for path in target.iterdir()} == before
+    assert [path.name for path in tmp_path.iterdir()] == ["index"]
+
+
+def test_save_replaces_an_earlier_index(saved, tmp_path):
+    target = tmp_path / "index"
+    shutil.copytree(saved.folder, target)
+    (target / "stale").write_text("old")
+    saved.save(target)
+    assert not (target / "stale").exists() and Index.open(target)
+    assert [path.name for path in tmp_path.iterdir()] == ["index"]
+
+
+def test_save_refuses_to_replace_a_folder_that_is_not_an_index(saved, tmp_path):
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "mine.txt").write_text("keep me")
+    with pytest.raises(SemhashError, match="not a semhash index"):
+        saved.save(tmp_path / "notes")
+    assert (tmp_path / "notes" / "mine.txt").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda f: (f / "manifest.json").write_text("{not json"), "corrupt"),
+    (lambda f: (f / "manifest.json").unlink(), "not a semhash index"),
+    (lambda f: (f / "codes.npy").write_bytes(b"\x93NUMPY"), "bytes, the manifest says"),
+    (lambda f: (f / "annoy.ann").unlink(), "missing"),
+    (lambda f: (f / "manifest.json").write_text(
+        (f / "manifest.json").read_text().replace('"format_version": 1', '"format_version": 99')), "format 99"),
+])
+def test_damaged_index_gives_a_clear_error(saved, tmp_path, damage, message):
+    target = tmp_path / "index"
+    shutil.copytree(saved.folder, target)
+    damage(target)
+    with pytest.raises(SemhashError, match=message):
+        Index.open(target)
+
+
+def test_query_with_no_known_words(saved):
+    with pytest.raises(SemhashError, match="none of the query's words"):
+        Index.open(saved.folder).query("zebra giraffe 斑马")

@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from conftest import TINY_MODEL, topic_text, TOPICS
+from semhash.errors import SemhashError
+from semhash.features import TextFeatures
+from semhash.model import StackedAutoencoder
+
+
+@pytest.fixture(scope="module")
+def X():
+    rng = np.random.default_rng(0)
+    texts = [topic_text(rng, topic, lang) for topic in TOPICS for lang in ("en", "zh") for _ in range(8)]
+    return TextFeatures(min_df=1).fit_transform(texts)
+
+
+@pytest.fixture(scope="module")
+def fitted(X):
+    return StackedAutoencoder(**TINY_MODEL).fit(X)
+
+
+def test_pretraining_changes_each_layers_weights(X):
+    initial = StackedAutoencoder(**{**TINY_MODEL, "pretrain_epochs": 0, "epochs": 0}).fit(X)
+    pretrained = StackedAutoencoder(**{**TINY_MODEL, "epochs": 0}).fit(X)
+    assert len(pretrained.weights_) == 2
+    for (kernel0, _), (kernel1, _) in zip(initial.weights_, pretrained.weights_):
+        assert kernel0.shape == kernel1.shape
+        assert np.abs(kernel0 - kernel1).mean() > 1e-3
+    for losses in pretrained.history_["pretrain"]:
+        assert losses[-1] < losses[0]
+
+
+def test_fine_tuning_lowers_reconstruction_loss(fitted):
+    assert fitted.history_["loss_after_finetuning"] < fitted.history_["loss_before_finetuning"]
+
+
+def test_codes_are_binary_and_balanced(fitted, X):
+    bits = fitted.encode(X)
+    assert bits.dtype == bool and bits.shape == (X.shape[0], 16)
+    np.testing.assert_allclose(bits.mean(axis=0), 0.5, atol=0.05)
+    real = fitted.transform(X)
+    assert real.shape == (X.shape[0], 16) and 0 <= real.min() and real.max() <= 1
+
+
+def test_same_seed_gives_the_same_codes(fitted, X):
+    again = StackedAutoencoder(**TINY_MODEL).fit(X)
+    np.testing.assert_array_equal(again.encode(X), fitted.encode(X))
+    other = StackedAutoencoder(**{**TINY_MODEL, "seed": 1}).fit(X)
+    assert not np.array_equal(other.encode(X), fitted.encode(X))
+
+
+def test_dense_and_sparse_input_agree(fitted, X):
+    np.testing.assert_allclose(fitted.transform(X.toarray()), fitted.transform(sp.csr_matrix(X)), rtol=1e-5)
+
+
+def test_save_and_load_give_the_same_codes(fitted, X, tmp_path):
+    params = fitted.save(tmp_path)
+    assert (tmp_path / "encoder.keras").is_file()
+    loaded = StackedAutoencoder.load(tmp_path, params)
+    np.testing.assert_array_equal(loaded.encode(X), fitted.encode(X))
+
+
+def test_keras_encoder_matches_numpy_inference(fitted, X):
+    keras_codes = np.asarray(fitted.encoder_.predict(X.toarray(), verbose=0))
+    np.testing.assert_allclose(keras_codes, fitted.transform(X), atol=1e-4)
+
+
+def test_bad_parameters_name_the_choice(X):
+    with pytest.raises(SemhashError, match="activation"):
+        StackedAutoencoder(activation="swish").fit(X)
+    with pytest.raises(SemhashError, match="not fitted"):
+        StackedAutoencoder().transform(X)

@@ -1,0 +1,73 @@
+import pytest
+
+from semhash.errors import SemhashError
+from semhash.tokenizer import JiebaTokenizer, Lexicon, bundled_stop_words
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return JiebaTokenizer()
+
+
+def test_chinese_is_segmented_into_words(tokenizer):
+    assert tokenizer("我们今天发布了新款手机芯片") == ["今天", "发布", "新款手机", "芯片"]
+
+
+def test_english_is_lower_cased_without_stop_words(tokenizer):
+    assert tokenizer("The Central Bank RAISED interest rates") == ["central", "bank", "raised", "interest", "rates"]
+
+
+def test_mixed_text_keeps_both_scripts(tokenizer):
+    assert tokenizer("深度学习框架TensorFlow发布新版本") == ["深度", "学习", "框架", "tensorflow", "发布", "新", "版本"]
+
+
+def test_punctuation_whitespace_and_numbers_are_dropped(tokenizer):
+    assert tokenizer("  Hello,   world!!! 3.14 2024 ——「你好」…  \n\t") == ["hello", "world", "你好"]
+
+
+def test_empty_and_stop_word_only_text_give_no_terms(tokenizer):
+    assert tokenizer("") == []
+    assert tokenizer("the and of 的 了 是") == []
+
+
+def test_stop_word_lists_ship_with_the_package():
+    words = bundled_stop_words()
+    assert {"the", "and", "的", "了"} <= words
+    assert "bank" not in words and "银行" not in words
+    with pytest.raises(SemhashError, match="no stop-word list"):
+        bundled_stop_words(["fr"])
+
+
+def test_stop_words_can_be_kept():
+    assert JiebaTokenizer(stop_words=())("the bank") == ["the", "bank"]
+
+
+def test_user_dictionary_joins_new_words(tmp_path, tokenizer):
+    assert "语义哈希" not in tokenizer("语义哈希很快")
+    user_dict = tmp_path / "user.txt"
+    user_dict.write_text("语义哈希 100 n\n", encoding="utf-8")
+    assert JiebaTokenizer(user_dict=user_dict)("语义哈希很快")[0] == "语义哈希"
+
+
+def test_missing_user_dictionary_names_the_file(tmp_path):
+    with pytest.raises(SemhashError, match="nowhere.txt"):
+        JiebaTokenizer(user_dict=tmp_path / "nowhere.txt")("文本")
+
+
+def test_stored_lexicon_segments_exactly_as_jieba(tmp_path, tokenizer):
+    texts = [
+        "他来到了网易杭研大厦", "结婚的和尚未结婚的", "乒乓球拍卖完了", "工信处女干事每月经过下属科室",
+        "Apple发布iPhone 15, 售价5999元", "永和服装饰品有限公司", "",
+    ]
+    tokenizer.lexicon().save(tmp_path / "lexicon.npz")
+    stored = JiebaTokenizer().use_lexicon(Lexicon.load(tmp_path / "lexicon.npz"))
+    assert [stored(text) for text in texts] == [tokenizer(text) for text in texts]
+
+
+def test_lexicon_answers_like_jiebas_table(tokenizer):
+    lexicon = Lexicon.from_frequencies({"北京": 5, "北京大学": 3, "北": 0}, total=8)
+    assert "北" in lexicon and "北京大" in lexicon and "南" not in lexicon
+    assert lexicon.get("北京大学") == 3 and lexicon.get("北京大") == 0 and lexicon.get("南") is None
+    assert lexicon["北京"] == 5
+    with pytest.raises(KeyError):
+        lexicon["南"]
