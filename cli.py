@@ -139,7 +139,8 @@ def index(corpus_dir, output, patterns, bits, hidden, pretrain_epochs, epochs, b
     features = TextFeatures(JiebaTokenizer(user_dict=user_dict), max_features=max_features,
                             min_df=min_df, max_df=max_df, weighting=weighting)
     model = StackedAutoencoder(hidden=hidden, bits=bits, pretrain_epochs=pretrain_epochs, epochs=epochs,
-                               batch_size=batch_size, learning_rate=learning_rate, seed=seed)
+                               batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+                               verbose=not quiet)
     built = Index.build(corpus, features, model, trees=trees, show_progress=not quiet).save(output)
     counts = built.manifest["counts"]
     row = {

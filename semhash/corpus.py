@@ -151,7 +151,7 @@ class TextCorpus:
         label = relative.parts[0] if len(relative.parts) > 1 else None
         return Document(
             id=relative.as_posix(),
-            path=str(path),
+            path=str(path.absolute()),
             label=label,
             text=text,
             sha256=hashlib.sha256(data).hexdigest(),

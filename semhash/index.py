@@ -100,10 +100,13 @@ class Index:
 
     @classmethod
     def build(cls, corpus, features=None, model=None, trees=32, show_progress=False):
-        """Tokenize `corpus` (a TextCorpus), train the model, encode, and build Annoy."""
+        """Tokenize `corpus` (a TextCorpus), train the model, encode, and build Annoy.
+
+        show_progress: bars for tokenizing and building Annoy, and for training when the
+        model is the default one (a model passed in keeps its own `verbose`).
+        """
         features = features if features is not None else TextFeatures()
-        model = model if model is not None else StackedAutoencoder()
-        model.verbose = show_progress
+        model = model if model is not None else StackedAutoencoder(verbose=show_progress)
         n_files = len(corpus.paths())
         if n_files == 0:
             raise SemhashError(
