@@ -69,6 +69,15 @@ def _replace_folder(source, target):
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _staging_folder(target):
+    """A new empty folder beside `target`, with the permissions a plain mkdir would give."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)
+    return staging
+
+
 def _annoy(n_bits):
     from annoy import AnnoyIndex
 
@@ -166,7 +175,7 @@ class Index:
         """Write the index to `folder` atomically: a crash leaves any earlier index whole."""
         folder = Path(folder)
         folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+        staging = _staging_folder(folder)
         try:
             manifest = dict(self.manifest)
             manifest["features"] = self.features.save(staging)

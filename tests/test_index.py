@@ -1,4 +1,5 @@
 import json
+import os
 import shutil
 
 import numpy as np
@@ -75,6 +76,16 @@ def test_a_failed_save_leaves_the_previous_index_whole(saved, tmp_path, monkeypa
         saved.save(target)
     assert {path.name: path.read_bytes() for path in target.iterdir()} == before
     assert [path.name for path in tmp_path.iterdir()] == ["index"]
+
+
+def test_saved_folder_gets_ordinary_permissions(saved):
+    assert saved.folder.stat().st_mode & 0o777 == 0o777 & ~_umask()
+
+
+def _umask():
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def test_save_replaces_an_earlier_index(saved, tmp_path):
