@@ -218,7 +218,10 @@ class Index:
                 f"{folder} has index format {version}, this semhash {__version__} reads format "
                 f"{FORMAT_VERSION}; {rebuild}"
             )
-        for name, size in manifest.get("files", {}).items():
+        files = manifest.get("files")
+        if not isinstance(files, dict) or not all(isinstance(size, int) for size in files.values()):
+            raise SemhashError(f"{path} does not list the index's files; {rebuild}")
+        for name, size in files.items():
             file = folder / name
             if not file.is_file():
                 raise SemhashError(f"{file} is missing; {rebuild}")
@@ -237,10 +240,11 @@ class Index:
             packed = np.load(folder / CODES, allow_pickle=False)
             with open(folder / RECORDS, encoding="utf-8") as lines:
                 records = [json.loads(line) for line in lines]
-        except (KeyError, ValueError, OSError) as error:
-            raise SemhashError(f"{folder} is damaged ({error}); rebuild it with `semhash index`") from None
-        n = manifest["counts"]["documents"]
-        if packed.shape != (n, (manifest["bits"] + 7) // 8) or len(records) != n:
+            n = manifest["counts"]["documents"]
+            expected_shape = (n, (manifest["bits"] + 7) // 8)
+        except (KeyError, TypeError, ValueError, OSError) as error:
+            raise SemhashError(f"{folder} is damaged ({type(error).__name__}: {error}); rebuild it with `semhash index`") from None
+        if packed.shape != expected_shape or len(records) != n:
             raise SemhashError(
                 f"{folder} holds {len(records)} records and {packed.shape[0]} codes where the manifest "
                 f"says {n}; rebuild it with `semhash index`"

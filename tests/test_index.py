@@ -105,11 +105,19 @@ def test_save_refuses_to_replace_a_folder_that_is_not_an_index(saved, tmp_path):
     assert (tmp_path / "notes" / "mine.txt").read_text() == "keep me"
 
 
+def _edit_manifest(folder, **changes):
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "manifest.json").write_text(json.dumps({**manifest, **changes}))
+
+
 @pytest.mark.parametrize("damage, message", [
     (lambda f: (f / "manifest.json").write_text("{not json"), "corrupt"),
     (lambda f: (f / "manifest.json").unlink(), "not a semhash index"),
     (lambda f: (f / "codes.npy").write_bytes(b"\x93NUMPY"), "bytes, the manifest says"),
     (lambda f: (f / "annoy.ann").unlink(), "missing"),
+    (lambda f: _edit_manifest(f, files=["codes.npy"]), "does not list the index's files"),
+    (lambda f: _edit_manifest(f, counts={}), "damaged"),
+    (lambda f: _edit_manifest(f, features={"weighting": "log1p"}), "damaged"),
     (lambda f: (f / "manifest.json").write_text(
         (f / "manifest.json").read_text().replace('"format_version": 1', '"format_version": 99')), "format 99"),
 ])
