@@ -105,10 +105,12 @@ def cli():
 @click.option("--bits", type=click.IntRange(1, 1024), default=64, show_default=True, help="Bits per code.")
 @click.option("--hidden", default="256", show_default=True, callback=layer_sizes,
               help="Sizes of the hidden layers between the input and the code layer.")
-@click.option("--pretrain-epochs", type=click.IntRange(0), default=10, show_default=True,
+@click.option("--pretrain-epochs", type=click.IntRange(0), default=5, show_default=True,
               help="Epochs of greedy pretraining for each layer.")
-@click.option("--epochs", type=click.IntRange(0), default=30, show_default=True,
+@click.option("--epochs", type=click.IntRange(0), default=10, show_default=True,
               help="Epochs of end-to-end fine-tuning.")
+@click.option("--min-steps", type=click.IntRange(0), default=400, show_default=True,
+              help="Fine-tune for at least this many updates, adding epochs on a small corpus.")
 @click.option("--batch-size", default="auto", show_default=True, callback=batch_size,
               help="Rows per training step; auto is a 32nd of the corpus, between 16 and 128.")
 @click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True)
@@ -125,7 +127,7 @@ def cli():
 @click.option("--seed", type=int, default=0, show_default=True, help="Fixes the model, the codes and the index.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or warnings on stderr.")
 @click.option("--plain", is_flag=True, help="A readable summary instead of a JSON line.")
-def index(corpus_dir, output, patterns, bits, hidden, pretrain_epochs, epochs, batch_size, learning_rate,
+def index(corpus_dir, output, patterns, bits, hidden, pretrain_epochs, epochs, min_steps, batch_size, learning_rate,
           max_features, min_df, max_df, weighting, user_dict, trees, seed, quiet, plain):
     """Index the text files under DIR (.txt and .md by default)."""
     from semhash.features import TextFeatures
@@ -139,6 +141,7 @@ def index(corpus_dir, output, patterns, bits, hidden, pretrain_epochs, epochs, b
     features = TextFeatures(JiebaTokenizer(user_dict=user_dict), max_features=max_features,
                             min_df=min_df, max_df=max_df, weighting=weighting)
     model = StackedAutoencoder(hidden=hidden, bits=bits, pretrain_epochs=pretrain_epochs, epochs=epochs,
+                               min_steps=min_steps,
                                batch_size=batch_size, learning_rate=learning_rate, seed=seed,
                                verbose=not quiet)
     built = Index.build(corpus, features, model, trees=trees, show_progress=not quiet).save(output)

@@ -23,8 +23,9 @@ TOPICS = {
     },
 }
 # Tiny but real: the same code paths as a full run, trained for a few steps.
-TINY_MODEL = {"hidden": (32,), "bits": 16, "pretrain_epochs": 10, "epochs": 30, "batch_size": 8}
-TINY_CLI = ["--hidden", "32", "--bits", "16", "--pretrain-epochs", "10", "--epochs", "30",
+TINY_MODEL = {"hidden": (32,), "bits": 16, "pretrain_epochs": 10, "epochs": 30, "min_steps": 0,
+              "batch_size": 8}
+TINY_CLI = ["--hidden", "32", "--bits", "16", "--pretrain-epochs", "10", "--epochs", "30", "--min-steps", "0",
             "--batch-size", "8", "--min-df", "1", "--quiet"]
 
 

@@ -35,6 +35,13 @@ def test_fine_tuning_lowers_reconstruction_loss(fitted):
     assert fitted.history_["loss_after_finetuning"] < fitted.history_["loss_before_finetuning"]
 
 
+def test_fine_tuning_makes_at_least_min_steps_updates(X):
+    model = StackedAutoencoder(**{**TINY_MODEL, "pretrain_epochs": 1, "epochs": 1, "min_steps": 20}).fit(X)
+    steps_per_epoch = -(-X.shape[0] // TINY_MODEL["batch_size"])
+    assert model.history_["finetune_epochs"] == -(-20 // steps_per_epoch) > 1
+    assert len(model.history_["finetune"]) == model.history_["finetune_epochs"]
+
+
 def test_codes_are_binary_and_balanced(fitted, X):
     bits = fitted.encode(X)
     assert bits.dtype == bool and bits.shape == (X.shape[0], 16)
