@@ -185,11 +185,13 @@ def query(text, text_file, like_id, k, index_dir, exact, search_k, plain):
         hits = opened.like(like_id, k, exact, search_k)
     else:
         hits = opened.query(text, k, exact, search_k)
+    label_width = max([5, *(len(str(hit["label"] or "-")) for hit in hits)])
+    id_width = max([2, *(len(hit["id"]) for hit in hits)])
     if plain:
-        click.echo(f"{'rank':>4}  {'dist':>4}  {'score':>5}  {'label':<12}  {'id':<28}  snippet")
+        click.echo(f"{'rank':>4}  {'dist':>4}  {'score':>5}  {'label':<{label_width}}  {'id':<{id_width}}  snippet")
     for rank, hit in enumerate(hits, 1):
-        line = (f"{rank:>4}  {hit['distance']:>4}  {hit['score']:>5.3f}  {str(hit['label'] or '-'):<12}  "
-                f"{hit['id']:<28}  {hit['snippet'][:60]}")
+        line = (f"{rank:>4}  {hit['distance']:>4}  {hit['score']:>5.3f}  {str(hit['label'] or '-'):<{label_width}}  "
+                f"{hit['id']:<{id_width}}  {hit['snippet'][:60]}")
         emit(hit, line, plain)
 
 
