@@ -11,6 +11,7 @@ Layout (all written into a temporary folder, then renamed into place):
     annoy.ann       an Annoy index with the Hamming metric
 """
 
+import collections
 import contextlib
 import json
 import os
@@ -141,17 +142,14 @@ class Index:
                 ) from None
             raise
         model.fit(X)
-        packed = codes.pack(model.encode(X, progress_label="encoding"))
+        bits = model.encode(X, progress_label="encoding")
         annoy = _annoy(model.bits)
         annoy.set_seed(model.seed)
-        bits = codes.unpack(packed, model.bits).astype(np.float32)
         with progress_bar("building Annoy index", range(len(bits)), show=show_progress) as bar:
             for row in bar:
-                annoy.add_item(row, bits[row])
+                annoy.add_item(row, bits[row].astype(np.float32))
         annoy.build(trees, n_jobs=1)
-        skipped = {}
-        for item in corpus.skipped:
-            skipped[item.reason] = skipped.get(item.reason, 0) + 1
+        skipped = dict(collections.Counter(item.reason for item in corpus.skipped))
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -169,7 +167,7 @@ class Index:
                 key: model.history_[key] for key in ("loss_before_finetuning", "loss_after_finetuning")
             },
         }
-        return cls(manifest, features, model, packed, records, annoy)
+        return cls(manifest, features, model, codes.pack(bits), records, annoy)
 
     def save(self, folder):
         """Write the index to `folder` atomically: a crash leaves any earlier index whole."""
