@@ -13,6 +13,7 @@ from semhash.corpus import DEFAULT_PATTERNS, TextCorpus, read_text
 from semhash.errors import SemhashError
 from semhash.features import WEIGHTINGS
 from semhash.index import MANIFEST, Index
+from semhash.model import ARCHITECTURES, IMAGE_DEFAULTS, StackedAutoencoder
 
 INDEXES = Path("indexes")
 
@@ -54,7 +55,7 @@ class Number(click.ParamType):
 
 
 def batch_size(ctx, param, value):
-    if value == "auto":
+    if value is None or value == "auto":
         return value
     try:
         size = int(value)
@@ -66,6 +67,8 @@ def batch_size(ctx, param, value):
 
 
 def layer_sizes(ctx, param, value):
+    if value is None:
+        return None
     try:
         sizes = tuple(int(size) for size in value.split(",") if size.strip())
     except ValueError:
@@ -97,83 +100,144 @@ def cli():
     """Semantic hashing: turn documents into short binary codes and search them by meaning."""
 
 
+TEXT_ONLY = ("patterns", "max_features", "min_df", "max_df", "weighting", "user_dict")
+IMAGES_ONLY = ("split", "size", "arch", "filters")
+KINDS = {"text": "text", "images": "image-folder", "cifar-python": "cifar-python", "cifar-binary": "cifar-binary"}
+
+
+def given_options(ctx, names):
+    """The options among `names` that the user set on the command line."""
+    return [name for name in names if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+
+
+def misplaced(ctx, names, kind):
+    """A UsageError for options that do not apply to what is being indexed."""
+    flags = [f"--{name.replace('_', '-')}" if name != "patterns" else "--glob" for name in given_options(ctx, names)]
+    if flags:
+        raise click.UsageError(f"{', '.join(flags)} only apply to other kinds of corpus than {kind}")
+
+
+def index_name(path):
+    """indexes/<name>: a folder's name, or an archive's without its .tar.gz."""
+    name = path.resolve().name
+    for suffix in (".tar.gz", ".tgz", ".tar"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
 @cli.command()
-@click.argument("corpus_dir", metavar="DIR", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Index folder [default: indexes/<name of DIR>].")
+@click.argument("corpus_path", metavar="PATH", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Index folder [default: indexes/<name of PATH>].")
+@click.option("--kind", type=click.Choice(["auto", *KINDS]), default="auto", show_default=True,
+              help="What PATH holds: text files, an image folder, or CIFAR-10 batches (folder or .tar.gz).")
 @click.option("--glob", "patterns", multiple=True, default=DEFAULT_PATTERNS, show_default=True,
-              help="File name pattern to index, searched recursively; repeat for several.")
+              help="Text: file name pattern to index, searched recursively; repeat for several.")
+@click.option("--split", type=click.Choice(["train", "test", "all"]), default="train", show_default=True,
+              help="CIFAR-10: which batches to index.")
+@click.option("--size", type=click.IntRange(1, 1024), default=32, show_default=True,
+              help="Image folders: the side, in pixels, that images are resized to.")
+@click.option("--arch", type=click.Choice(sorted(ARCHITECTURES)), default="dense", show_default=True,
+              help="Images: a dense or a convolutional stacked autoencoder.")
 @click.option("--bits", type=click.IntRange(1, 1024), default=64, show_default=True, help="Bits per code.")
-@click.option("--hidden", default="256", show_default=True, callback=layer_sizes,
-              help="Sizes of the hidden layers between the input and the code layer.")
-@click.option("--pretrain-epochs", type=click.IntRange(0), default=5, show_default=True,
-              help="Epochs of greedy pretraining for each layer.")
-@click.option("--epochs", type=click.IntRange(0), default=10, show_default=True,
-              help="Epochs of end-to-end fine-tuning.")
-@click.option("--min-steps", type=click.IntRange(0), default=400, show_default=True,
-              help="Fine-tune for at least this many updates, adding epochs on a small corpus.")
-@click.option("--batch-size", default="auto", show_default=True, callback=batch_size,
+@click.option("--hidden", callback=layer_sizes,
+              help="Dense: sizes of the hidden layers before the code layer [default: 256 for text, 1024 for images].")
+@click.option("--filters", callback=layer_sizes, help="Conv: channels of each convolution block [default: 32,64,128].")
+@click.option("--pretrain-epochs", type=click.IntRange(0), help="Epochs of greedy pretraining for each layer.")
+@click.option("--epochs", type=click.IntRange(0), help="Epochs of end-to-end fine-tuning.")
+@click.option("--min-steps", type=click.IntRange(0),
+              help="Fine-tune for at least this many updates, adding epochs on a small corpus [default: 400].")
+@click.option("--batch-size", callback=batch_size,
               help="Rows per training step; auto is a 32nd of the corpus, between 16 and 128.")
-@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True)
+@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), help="Adam's step size [default: 0.001].")
 @click.option("--max-features", type=click.IntRange(1), default=10000, show_default=True,
-              help="Largest vocabulary, keeping the most frequent terms.")
+              help="Text: largest vocabulary, keeping the most frequent terms.")
 @click.option("--min-df", type=Number(), default=2, show_default=True,
-              help="Drop terms in fewer documents than this (a count, or a share if fractional).")
+              help="Text: drop terms in fewer documents than this (a count, or a share if fractional).")
 @click.option("--max-df", type=Number(), default=0.5, show_default=True,
-              help="Drop terms in more documents than this (a share, or a count if whole).")
+              help="Text: drop terms in more documents than this (a share, or a count if whole).")
 @click.option("--weighting", type=click.Choice(WEIGHTINGS), default="log1p", show_default=True,
-              help="How term counts feed the network.")
-@click.option("--user-dict", type=click.Path(path_type=Path), help="A jieba user dictionary file.")
+              help="Text: how term counts feed the network.")
+@click.option("--user-dict", type=click.Path(path_type=Path), help="Text: a jieba user dictionary file.")
 @click.option("--trees", type=click.IntRange(1), default=32, show_default=True, help="Annoy trees.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Fixes the model, the codes and the index.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or warnings on stderr.")
 @click.option("--plain", is_flag=True, help="A readable summary instead of a JSON line.")
-def index(corpus_dir, output, patterns, bits, hidden, pretrain_epochs, epochs, min_steps, batch_size, learning_rate,
-          max_features, min_df, max_df, weighting, user_dict, trees, seed, quiet, plain):
-    """Index the text files under DIR (.txt and .md by default)."""
-    from semhash.features import TextFeatures
-    from semhash.model import StackedAutoencoder
-    from semhash.tokenizer import JiebaTokenizer
+@click.pass_context
+def index(ctx, corpus_path, output, kind, patterns, split, size, arch, bits, hidden, filters, pretrain_epochs, epochs,
+          min_steps, batch_size, learning_rate, max_features, min_df, max_df, weighting, user_dict, trees, seed, quiet,
+          plain):
+    """Index PATH: a folder of text files (.txt and .md by default), a folder of images, or
+    CIFAR-10 (the python or binary batches, as a folder or the .tar.gz archive)."""
+    from semhash.images import detect_kind, open_images
 
     started = time.perf_counter()
     warn = None if quiet else (lambda message: click.echo(f"semhash: warning: {message}", err=True))
-    corpus = TextCorpus(corpus_dir, patterns, on_warning=warn)
-    output = output or INDEXES / corpus_dir.resolve().name
-    features = TextFeatures(JiebaTokenizer(user_dict=user_dict), max_features=max_features,
-                            min_df=min_df, max_df=max_df, weighting=weighting)
-    model = StackedAutoencoder(hidden=hidden, bits=bits, pretrain_epochs=pretrain_epochs, epochs=epochs,
-                               min_steps=min_steps,
-                               batch_size=batch_size, learning_rate=learning_rate, seed=seed,
-                               verbose=not quiet)
-    built = Index.build(corpus, features, model, trees=trees, show_progress=not quiet).save(output)
+    kind = detect_kind(corpus_path) if kind == "auto" else KINDS[kind]
+    output = output or INDEXES / index_name(corpus_path)
+    training = {name: value for name, value in (
+        ("pretrain_epochs", pretrain_epochs), ("epochs", epochs), ("min_steps", min_steps),
+        ("batch_size", batch_size), ("learning_rate", learning_rate)) if value is not None}
+    training.update(bits=bits, seed=seed, verbose=not quiet)
+    if kind == "text":
+        from semhash.features import TextFeatures
+        from semhash.tokenizer import JiebaTokenizer
+
+        misplaced(ctx, IMAGES_ONLY, "text")
+        corpus = TextCorpus(corpus_path, patterns, on_warning=warn)
+        features = TextFeatures(JiebaTokenizer(user_dict=user_dict), max_features=max_features,
+                                min_df=min_df, max_df=max_df, weighting=weighting)
+        if hidden:
+            training["hidden"] = hidden
+        model = StackedAutoencoder(**training)
+        built = Index.build(corpus, features, model, trees=trees, show_progress=not quiet)
+    else:
+        misplaced(ctx, TEXT_ONLY + (("split",) if kind == "image-folder" else ("size",)), kind)
+        misplaced(ctx, ("filters",) if arch == "dense" else ("hidden",), f"a {arch} model")
+        images = open_images(corpus_path, kind, split=split, size=(size, size), on_warning=warn)
+        layers = hidden if arch == "dense" else filters
+        if layers:
+            training["hidden" if arch == "dense" else "filters"] = layers
+        model = ARCHITECTURES[arch](**{**IMAGE_DEFAULTS[arch], **training})
+        built = Index.build_images(images, model=model, trees=trees, show_progress=not quiet)
+    built.save(output)
     counts = built.manifest["counts"]
     row = {
         "index": str(output),
+        "kind": built.manifest["kind"],
         "documents": counts["documents"],
         "skipped": counts["skipped"],
-        "vocabulary": built.manifest["features"]["vocabulary_size"],
         "bits": bits,
         "seconds": round(time.perf_counter() - started, 1),
     }
+    if kind == "text":
+        row["vocabulary"] = built.manifest["features"]["vocabulary_size"]
     skipped = sum(counts["skipped"].values())
-    emit(row, f"indexed {row['documents']} documents ({skipped} skipped) into {output} "
-              f"with {row['vocabulary']} terms and {bits}-bit codes in {row['seconds']} s", plain)
+    what = f"{row['vocabulary']} terms and " if kind == "text" else ""
+    emit(row, f"indexed {row['documents']} {'documents' if kind == 'text' else 'images'} ({skipped} skipped) "
+              f"into {output} with {what}{bits}-bit codes in {row['seconds']} s", plain)
 
 
 @cli.command()
 @click.argument("text", required=False)
 @click.option("-f", "--file", "text_file", type=click.Path(path_type=Path), help="Query with this file's text.")
-@click.option("--like", "like_id", metavar="ID", help="Query with an indexed document, by its id.")
+@click.option("--image", "image_path", metavar="PATH",
+              help="Query with an image file, or one CIFAR-10 image as ARCHIVE#test_batch/17.")
+@click.option("--like", "like_id", metavar="ID", help="Query with an indexed document or image, by its id.")
 @click.option("-k", type=click.IntRange(1), default=10, show_default=True, help="How many results.")
 @click.option("--index", "index_dir", type=click.Path(path_type=Path),
               help="Index folder [default: the only one under indexes/].")
 @click.option("--exact", is_flag=True, help="Rank by an exact Hamming scan of all codes instead of Annoy.")
 @click.option("--search-k", type=click.IntRange(1), help="Annoy nodes to inspect [default: 10 x trees x k].")
+@click.option("--grid", type=click.Path(path_type=Path), metavar="OUT.png",
+              help="Images: also draw the query and its results, with distances and labels, into a PNG.")
 @click.option("--plain", is_flag=True, help="A readable table instead of JSON lines.")
-def query(text, text_file, like_id, k, index_dir, exact, search_k, plain):
-    """Find the documents nearest in meaning to TEXT ('-' reads stdin), a --file or --like ID."""
-    given = [name for name, value in (("TEXT", text), ("--file", text_file), ("--like", like_id)) if value is not None]
+def query(text, text_file, image_path, like_id, k, index_dir, exact, search_k, grid, plain):
+    """Find what is nearest in meaning to TEXT ('-' reads stdin), a --file, an --image or --like ID."""
+    given = [name for name, value in (("TEXT", text), ("--file", text_file), ("--image", image_path),
+                                      ("--like", like_id)) if value is not None]
     if len(given) != 1:
-        raise click.UsageError("give exactly one of TEXT, --file F or --like ID")
+        raise click.UsageError("give exactly one of TEXT, --file F, --image PATH or --like ID")
     if text == "-":
         text = sys.stdin.read()
     elif text_file is not None:
@@ -181,18 +245,46 @@ def query(text, text_file, like_id, k, index_dir, exact, search_k, plain):
     if text is not None and not text.strip():
         raise click.UsageError("the query text is empty; give some words to search for")
     opened = Index.open(index_dir or default_index())
+    images = opened.manifest["kind"] == "images"
+    if grid is not None and not images:
+        raise click.UsageError("--grid draws images, and this index holds text")
+    if (text is not None) == images and like_id is None:
+        raise click.UsageError(f"{opened.folder} is an index of {opened.manifest['kind']}; query it with "
+                               + ("--image PATH or --like ID" if images else "TEXT, --file F or --like ID"))
+    query_pixels = None
     if like_id is not None:
         hits = opened.like(like_id, k, exact, search_k)
+    elif image_path is not None:
+        from semhash.images import read_query_image
+
+        query_pixels = read_query_image(image_path, tuple(opened.features.size))
+        hits = opened.query_image(query_pixels, k, exact, search_k)
     else:
         hits = opened.query(text, k, exact, search_k)
+    if grid is not None:
+        draw_grid(opened, grid, query_pixels, like_id, hits)
     label_width = max([5, *(len(str(hit["label"] or "-")) for hit in hits)])
     id_width = max([2, *(len(hit["id"]) for hit in hits)])
     if plain:
-        click.echo(f"{'rank':>4}  {'dist':>4}  {'score':>5}  {'label':<{label_width}}  {'id':<{id_width}}  snippet")
+        click.echo(f"{'rank':>4}  {'dist':>4}  {'score':>5}  {'label':<{label_width}}  {'id':<{id_width}}"
+                   + ("" if images else "  snippet"))
     for rank, hit in enumerate(hits, 1):
         line = (f"{rank:>4}  {hit['distance']:>4}  {hit['score']:>5.3f}  {str(hit['label'] or '-'):<{label_width}}  "
-                f"{hit['id']:<{id_width}}  {hit['snippet'][:60]}")
+                f"{hit['id']:<{id_width}}" + ("" if images else f"  {hit['snippet'][:60]}"))
         emit(hit, line, plain)
+
+
+def draw_grid(opened, path, query_pixels, like_id, hits):
+    """Write the contact sheet: the query image, then each result with its distance and label."""
+    from semhash.contact_sheet import contact_sheet
+    from semhash.images import read_sources
+
+    size = tuple(opened.features.size)
+    if query_pixels is None:
+        query_pixels = read_sources([opened.record(like_id)["source"]], size)[0]
+    pictures = read_sources([hit["source"] for hit in hits], size)
+    contact_sheet(query_pixels, [(pixels, f"d={hit['distance']}: {hit['label'] or '-'}")
+                                 for pixels, hit in zip(pictures, hits)], path)
 
 
 @cli.command()

@@ -572,3 +572,14 @@ def read_sources(sources, size):
 def read_source(source, size):
     """The pixels (height, width, 3) at `size` of one source a reader produced."""
     return read_sources([source], size)[0]
+
+
+def read_query_image(text, size):
+    """The pixels at `size` of a query given as an image file or as ARCHIVE_OR_FOLDER#BATCH/POSITION."""
+    reference = parse_image_reference(text)
+    if reference is not None:
+        return _fit_pixels(read_item(*reference), size)
+    path = Path(text)
+    if not path.is_file():
+        raise SemhashError(f"no image file {path}; give an image file, or a CIFAR-10 image as ARCHIVE#test_batch/17")
+    return read_image(path, size)

@@ -2,10 +2,12 @@
 
 Layout (all written into a temporary folder, then renamed into place):
     manifest.json   format version, settings, counts and the size of every other file
-    records.jsonl   one document a line: id, path, label, snippet, sha256
-    codes.npy       packed binary codes, one row a document (uint8)
-    vocabulary.txt  the terms, one a line with its document frequency
-    lexicon.npz     jieba's word frequencies, so queries segment exactly as indexing did
+    records.jsonl   one item a line: id, path, label, snippet, sha256 for a document;
+                    id, label, source (file, or archive, batch and position) for an image
+    codes.npy       packed binary codes, one row an item (uint8)
+    vocabulary.txt  text: the terms, one a line with its document frequency
+    lexicon.npz     text: jieba's word frequencies, so queries segment exactly as indexing did
+    pixels.npz      images: the per-channel mean and deviation that standardize pixels
     encoder.keras   the encoder in Keras' format
     encoder.npz     the same encoder's weights and bit thresholds, for numpy inference
     annoy.ann       an Annoy index with the Hamming metric
@@ -25,7 +27,8 @@ import numpy as np
 from . import __version__, codes
 from .errors import SemhashError
 from .features import TextFeatures
-from .model import StackedAutoencoder
+from .model import IMAGE_DEFAULTS, StackedAutoencoder, load_model
+from .pixels import PixelFeatures
 from .progress import progress_bar
 
 FORMAT = "semhash-index"
@@ -37,6 +40,7 @@ ANNOY = "annoy.ann"
 # Annoy inspects this many nodes per result and tree by default (its own default is 1):
 # learned codes repeat (72 test documents had 14 distinct codes), and repeats cost Annoy recall.
 SEARCH_NODES_PER_RESULT_AND_TREE = 10
+FEATURES = {"text": TextFeatures, "images": PixelFeatures}
 
 
 @contextlib.contextmanager
@@ -86,10 +90,12 @@ def _annoy(n_bits):
 
 
 class Index:
-    """Binary codes of a text corpus with the means to encode and search new text.
+    """Binary codes of a text corpus or an image collection, with the means to encode and
+    search new items.
 
-    Build one with `Index.build(corpus)`, write it with `save(folder)`, read it back with
-    `Index.open(folder)`, then `query(text)` or `like(document_id)`.
+    Build one with `Index.build(corpus)` or `Index.build_images(images)`, write it with
+    `save(folder)`, read it back with `Index.open(folder)`, then `query(text)`,
+    `query_image(pixels)` or `like(item_id)`.
     """
 
     def __init__(self, manifest, features, model, packed, records, annoy=None, folder=None):
@@ -141,6 +147,55 @@ class Index:
                     "as binary, empty or unreadable; add text files"
                 ) from None
             raise
+        manifest = {
+            "kind": "text",
+            "source": {"root": str(Path(corpus.root).resolve()), "patterns": list(corpus.patterns)},
+            "counts": {
+                "documents": len(records),
+                "skipped": dict(collections.Counter(item.reason for item in corpus.skipped)),
+                "decoded_with_replacements": len(corpus.fallbacks),
+            },
+        }
+        return cls._trained(manifest, X, features, model, records, trees, show_progress)
+
+    @classmethod
+    def build_images(cls, images, features=None, model=None, trees=32, show_progress=False):
+        """Read `images` (a reader from `semhash.images`), train the model, encode, build Annoy.
+
+        The pixels are held in memory as uint8 while training (150 MB for CIFAR-10's 50,000
+        training images) and not stored in the index: each record names its source.
+        """
+        features = features if features is not None else PixelFeatures(size=images.size)
+        model = model if model is not None else StackedAutoencoder(**IMAGE_DEFAULTS["dense"], verbose=show_progress)
+        chunks, records = [], []
+        with progress_bar("reading images", length=len(images), show=show_progress) as bar:
+            for batch in images:
+                chunks.append(batch.pixels)
+                records.extend(
+                    {"id": id_, "label": label, "source": source}
+                    for id_, label, source in zip(batch.ids, batch.labels, batch.sources)
+                )
+                bar.update(len(batch.ids))
+        if not records:
+            raise SemhashError(
+                f"no readable images in {images.root} ({len(images.skipped)} files skipped); "
+                "point at a folder of images or a CIFAR-10 archive"
+            )
+        X = features.fit_transform(np.concatenate(chunks))
+        del chunks
+        manifest = {
+            "kind": "images",
+            "source": images.describe(),
+            "counts": {
+                "documents": len(records),
+                "skipped": dict(collections.Counter(item.reason.split(":")[0] for item in images.skipped)),
+            },
+        }
+        return cls._trained(manifest, X, features, model, records, trees, show_progress)
+
+    @classmethod
+    def _trained(cls, manifest, X, features, model, records, trees, show_progress):
+        """Fit `model` on the feature rows X, encode them and build Annoy over the codes."""
         model.fit(X)
         bits = model.encode(X, progress_label="encoding")
         annoy = _annoy(model.bits)
@@ -149,20 +204,13 @@ class Index:
             for row in bar:
                 annoy.add_item(row, bits[row].astype(np.float32))
         annoy.build(trees, n_jobs=1)
-        skipped = dict(collections.Counter(item.reason for item in corpus.skipped))
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "semhash_version": __version__,
-            "kind": "text",
+            **manifest,
             "bits": model.bits,
-            "source": {"root": str(Path(corpus.root).resolve()), "patterns": list(corpus.patterns)},
             "annoy": {"metric": "hamming", "trees": trees, "seed": model.seed},
-            "counts": {
-                "documents": len(records),
-                "skipped": skipped,
-                "decoded_with_replacements": len(corpus.fallbacks),
-            },
             "training": {
                 key: model.history_[key] for key in ("loss_before_finetuning", "loss_after_finetuning")
             },
@@ -233,8 +281,8 @@ class Index:
         folder = Path(folder)
         manifest = cls.read_manifest(folder)
         try:
-            features = TextFeatures.load(folder, manifest["features"])
-            model = StackedAutoencoder.load(folder, manifest["model"])
+            features = FEATURES[manifest["kind"]].load(folder, manifest["features"])
+            model = load_model(folder, manifest["model"])
             packed = np.load(folder / CODES, allow_pickle=False)
             with open(folder / RECORDS, encoding="utf-8") as lines:
                 records = [json.loads(line) for line in lines]
@@ -259,10 +307,20 @@ class Index:
                 raise SemhashError(f"{self.folder / ANNOY} cannot be read ({error}); rebuild the index") from None
         return self._annoy
 
+    def _expect_kind(self, kind, how):
+        if self.manifest["kind"] != kind:
+            raise SemhashError(f"{self.folder} is an index of {self.manifest['kind']}; {how}")
+
     def encode(self, texts):
         """Packed codes of new texts, and how many known terms each had."""
+        self._expect_kind("text", "query it with an image or --like ID")
         X = self.features.transform(texts)
         return codes.pack(self.model.encode(X)), np.diff(X.indptr)
+
+    def encode_images(self, images):
+        """Packed codes of new uint8 images shaped (rows, height, width, 3)."""
+        self._expect_kind("images", "query it with text or --like ID")
+        return codes.pack(self.model.encode(self.features.transform(images)))
 
     def search(self, query, k=10, exact=False, search_k=None):
         """Rows and Hamming distances of the `k` codes nearest to a packed `query`.
@@ -279,17 +337,16 @@ class Index:
         return np.array(rows, dtype=np.int64), np.array(distances, dtype=np.int64)
 
     def _hits(self, rows, distances):
-        return [
-            {
-                "id": self.records[row]["id"],
-                "path": self.records[row]["path"],
-                "label": self.records[row]["label"],
-                "distance": int(distance),
-                "score": round(1 - int(distance) / self.bits, 4),
-                "snippet": self.records[row]["snippet"],
-            }
-            for row, distance in zip(rows, distances)
-        ]
+        """Result dicts: the record's id, path and label, the distance and score, then
+        the text's snippet or the image's source."""
+        hits = []
+        for row, distance in zip(rows, distances):
+            record = self.records[row]
+            hit = {key: record[key] for key in ("id", "path", "label") if key in record}
+            hit.update(distance=int(distance), score=round(1 - int(distance) / self.bits, 4))
+            hit.update((key, record[key]) for key in ("snippet", "source") if key in record)
+            hits.append(hit)
+        return hits
 
     def query(self, text, k=10, exact=False, search_k=None):
         """The `k` documents whose codes are nearest to the code of `text`."""
@@ -298,13 +355,27 @@ class Index:
             raise SemhashError("none of the query's words are in the index's vocabulary; try other words")
         return self._hits(*self.search(packed[0], k, exact, search_k))
 
-    def like(self, document_id, k=10, exact=False, search_k=None):
-        """The `k` documents nearest to an indexed document, leaving the document itself out."""
-        rows = [row for row, record in enumerate(self.records) if record["id"] == document_id]
-        if not rows:
-            raise SemhashError(f"no document {document_id!r} in {self.folder}; ids are paths relative to the indexed folder")
-        found, distances = self.search(self.packed[rows[0]], k + 1, exact, search_k)
-        keep = found != rows[0]
+    def query_image(self, image, k=10, exact=False, search_k=None):
+        """The `k` images whose codes are nearest to the code of `image` (uint8, height x width x 3)."""
+        return self._hits(*self.search(self.encode_images(image[None])[0], k, exact, search_k))
+
+    def _row(self, item_id):
+        for row, record in enumerate(self.records):
+            if record["id"] == item_id:
+                return row
+        cifar = str(self.manifest["source"].get("kind", "")).startswith("cifar")
+        how = "a batch and a position, like data_batch_1/0" if cifar else "paths relative to the indexed folder"
+        raise SemhashError(f"no item {item_id!r} in {self.folder}; ids are {how}")
+
+    def record(self, item_id):
+        """The stored record of an indexed document or image."""
+        return self.records[self._row(item_id)]
+
+    def like(self, item_id, k=10, exact=False, search_k=None):
+        """The `k` items nearest to an indexed item, leaving the item itself out."""
+        row = self._row(item_id)
+        found, distances = self.search(self.packed[row], k + 1, exact, search_k)
+        keep = found != row
         return self._hits(found[keep][:k], distances[keep][:k])
 
     def bit_balance(self):

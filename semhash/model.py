@@ -4,6 +4,7 @@ Training runs in Keras (see `network`); inference runs in numpy from the stored 
 so encoding a query never imports TensorFlow.
 """
 
+import inspect
 import math
 from pathlib import Path
 
@@ -15,7 +16,6 @@ from .progress import progress_bar
 
 ENCODER_KERAS = "encoder.keras"
 ENCODER_WEIGHTS = "encoder.npz"
-CHUNK_ROWS = 4096
 
 ACTIVATIONS = {
     "relu": lambda x: np.maximum(x, 0),
@@ -48,6 +48,9 @@ class StackedAutoencoder:
     encoder, only on a model trained in this process), `history_` (losses).
     """
 
+    arch = "dense"
+    chunk_rows = 4096  # rows per numpy forward pass
+
     def __init__(
         self,
         hidden=(256,),
@@ -79,15 +82,13 @@ class StackedAutoencoder:
         self.verbose = verbose
 
     def get_params(self):
-        names = (
-            "hidden", "bits", "activation", "output_loss", "input_noise", "code_noise",
-            "pretrain_epochs", "epochs", "min_steps", "batch_size", "learning_rate", "seed",
-        )
+        """The constructor's parameters (all but `verbose`), as JSON can store them."""
+        names = [name for name in inspect.signature(type(self).__init__).parameters if name not in ("self", "verbose")]
         params = {name: getattr(self, name) for name in names}
-        params["hidden"] = list(params["hidden"])
-        return params
+        return {name: list(value) if isinstance(value, tuple) else value for name, value in params.items()}
 
-    def _check_params(self, n_rows):
+    def _check_params(self, X):
+        n_rows = X.shape[0]
         from .network import OUTPUT_LOSSES
 
         if self.activation not in ACTIVATIONS:
@@ -106,14 +107,27 @@ class StackedAutoencoder:
             return min(128, max(16, n_rows // 32))
         return self.batch_size
 
+    def _stack(self, X):
+        """The Keras layers for inputs shaped like X (imports TensorFlow)."""
+        from .network import Stack
+
+        return Stack([X.shape[1], *self.hidden, self.bits], self.activation, self.output_loss)
+
+    def _as_input(self, X):
+        """Rows as the network takes them: images are flattened into pixel vectors."""
+        if not sp.issparse(X) and X.ndim > 2:
+            return X.reshape(X.shape[0], -1)
+        return X
+
     def fit(self, X):
         """Pretrain each layer, fine-tune the unrolled autoencoder, fit bit thresholds."""
         from . import network
 
-        self._check_params(X.shape[0])
+        X = self._as_input(X)
+        self._check_params(X)
         network.seed_everything(self.seed)
         rng = np.random.default_rng(self.seed)
-        stack = network.Stack([X.shape[1], *self.hidden, self.bits], self.activation, self.output_loss)
+        stack = self._stack(X)
         softmax = self.output_loss == "softmax"
         batch_rows = self._batch_rows(X.shape[0])
         self.history_ = {"pretrain": []}
@@ -129,8 +143,8 @@ class StackedAutoencoder:
                 network.train(autoencoder, batches, self.pretrain_epochs, label, self.verbose)
             )
             if not last:
-                kernel, bias = stack.encoders[layer].get_weights()
-                inputs = self._layer_forward(inputs, kernel, bias, ACTIVATIONS[self.activation])
+                weights = [np.asarray(w, dtype=np.float32) for w in stack.encoders[layer].get_weights()]
+                inputs = self._chunked(self._hidden_layer, inputs, weights)
         unrolled = stack.unrolled(self.input_noise, self.code_noise, self.learning_rate)
         whole = network.Batches(X, batch_rows, rng, normalize_target=softmax, shuffle=False)
         self.history_["loss_before_finetuning"] = float(unrolled.evaluate(whole, verbose=0))
@@ -144,28 +158,45 @@ class StackedAutoencoder:
         self.thresholds_ = np.median(self._logits(X), axis=0).astype(np.float32)
         return self
 
+    def _chunked(self, layer, inputs, weights):
+        """`layer(chunk, weights)` over an array or CSR matrix, a chunk of rows at a time."""
+        rows = self.chunk_rows
+        outputs = [layer(inputs[start : start + rows], weights) for start in range(0, inputs.shape[0], rows)]
+        return np.concatenate(outputs) if outputs else np.empty((0,), dtype=np.float32)
+
+    def _hidden_layer(self, chunk, weights):
+        kernel, bias = weights
+        return ACTIVATIONS[self.activation](self._dense(chunk, kernel, bias))
+
     @staticmethod
-    def _layer_forward(inputs, kernel, bias, activation):
-        """One dense layer over rows of an array or CSR matrix, in chunks of rows."""
-        outputs = np.empty((inputs.shape[0], kernel.shape[1]), dtype=np.float32)
-        for start in range(0, inputs.shape[0], CHUNK_ROWS):
-            chunk = inputs[start : start + CHUNK_ROWS]
-            product = chunk @ kernel if sp.issparse(chunk) else np.asarray(chunk, dtype=np.float32) @ kernel
-            outputs[start : start + CHUNK_ROWS] = activation(np.asarray(product) + bias)
-        return outputs
+    def _dense(chunk, kernel, bias):
+        product = chunk @ kernel if sp.issparse(chunk) else np.asarray(chunk, dtype=np.float32) @ kernel
+        return np.asarray(product) + bias
+
+    def _code_layer(self, chunk, weights):
+        kernel, bias = weights
+        if chunk.ndim > 2:
+            chunk = chunk.reshape(chunk.shape[0], -1)
+        return self._dense(chunk, kernel, bias)
 
     def _logits(self, X):
         """The code layer's pre-activation for each row of X."""
         if not hasattr(self, "weights_"):
-            raise SemhashError("this StackedAutoencoder is not fitted yet; call fit first")
+            raise SemhashError(f"this {type(self).__name__} is not fitted yet; call fit first")
+        X = self._as_input(X)
+        self._check_input_shape(X)
+
+        def forward(chunk, weights):
+            for layer in weights[:-1]:
+                chunk = self._hidden_layer(chunk, layer)
+            return self._code_layer(chunk, weights[-1])
+
+        return self._chunked(forward, X, self.weights_).reshape(X.shape[0], self.bits)
+
+    def _check_input_shape(self, X):
         expected = self.weights_[0][0].shape[0]
         if X.shape[1] != expected:
             raise SemhashError(f"input has {X.shape[1]} columns but the model was fitted on {expected}")
-        hidden = X
-        for kernel, bias in self.weights_[:-1]:
-            hidden = self._layer_forward(hidden, kernel, bias, ACTIVATIONS[self.activation])
-        kernel, bias = self.weights_[-1]
-        return self._layer_forward(hidden, kernel, bias, lambda x: x)
 
     def transform(self, X):
         """Real-valued codes in (0, 1), one row of `bits` per row of X."""
@@ -176,11 +207,11 @@ class StackedAutoencoder:
 
     def encode(self, X, progress_label=None):
         """Binary codes (bool array, rows by bits), each bit cut at its fitted median."""
-        rows = range(0, X.shape[0], CHUNK_ROWS)
+        step = self.chunk_rows
         codes = np.empty((X.shape[0], self.bits), dtype=bool)
-        with progress_bar(progress_label or "encoding", rows, show=self.verbose and progress_label) as bar:
+        with progress_bar(progress_label or "encoding", range(0, X.shape[0], step), show=self.verbose and progress_label) as bar:
             for start in bar:
-                codes[start : start + CHUNK_ROWS] = self._logits(X[start : start + CHUNK_ROWS]) > self.thresholds_
+                codes[start : start + step] = self._logits(X[start : start + step]) > self.thresholds_
         return codes
 
     def save(self, folder):
@@ -193,14 +224,111 @@ class StackedAutoencoder:
             arrays[f"kernel_{i}"] = kernel
             arrays[f"bias_{i}"] = bias
         np.savez(folder / ENCODER_WEIGHTS, **arrays)
-        return self.get_params()
+        return {"arch": self.arch, **self.get_params()}
 
     @classmethod
     def load(cls, folder, params):
         """A fitted model from `save`'s folder and params, for inference (no TensorFlow)."""
-        model = cls(**{**params, "hidden": tuple(params["hidden"])})
+        params = {name: tuple(value) if isinstance(value, list) else value for name, value in params.items() if name != "arch"}
+        model = cls(**params)
         with np.load(Path(folder) / ENCODER_WEIGHTS, allow_pickle=False) as arrays:
-            depth = len(model.hidden) + 1
+            depth = sum(1 for name in arrays.files if name.startswith("kernel_"))
             model.weights_ = [(arrays[f"kernel_{i}"], arrays[f"bias_{i}"]) for i in range(depth)]
             model.thresholds_ = arrays["thresholds"]
         return model
+
+
+
+class ConvStackedAutoencoder(StackedAutoencoder):
+    """A stacked convolutional autoencoder over images, ending in the same binary code.
+
+    Each block (3x3 convolutions with `filters[i]` channels, then 2x2 max pooling) is
+    pretrained greedily as a denoising autoencoder that rebuilds its input through 2x
+    upsampling and a 3x3 convolution; then a dense code layer over the last block; then
+    the unrolled network is fine-tuned end to end, as in `StackedAutoencoder`, whose
+    other parameters these are. Takes arrays shaped (rows, height, width, channels), with
+    height and width divisible by 2 for each block.
+    """
+
+    arch = "conv"
+    chunk_rows = 256
+
+    def __init__(
+        self,
+        filters=(32, 64, 128),
+        bits=64,
+        activation="relu",
+        output_loss="mse",
+        input_noise=0.1,
+        code_noise=4.0,
+        pretrain_epochs=1,
+        epochs=5,
+        min_steps=400,
+        batch_size="auto",
+        learning_rate=1e-3,
+        seed=0,
+        verbose=False,
+    ):
+        super().__init__(
+            hidden=(), bits=bits, activation=activation, output_loss=output_loss, input_noise=input_noise,
+            code_noise=code_noise, pretrain_epochs=pretrain_epochs, epochs=epochs, min_steps=min_steps,
+            batch_size=batch_size, learning_rate=learning_rate, seed=seed, verbose=verbose,
+        )  # no dense hidden layers: the convolution blocks stand in their place
+        self.filters = filters
+
+    def _check_params(self, X):
+        super()._check_params(X)
+        if not self.filters or any(count < 1 for count in self.filters):
+            raise SemhashError(f"filters must be positive channel counts, one a block, not {self.filters!r}")
+        step = 2 ** len(self.filters)
+        if X.shape[1] % step or X.shape[2] % step:
+            raise SemhashError(
+                f"{len(self.filters)} pooling blocks need images whose sides divide by {step}, not "
+                f"{X.shape[1]}x{X.shape[2]}; choose another --size or fewer blocks"
+            )
+
+    def _stack(self, X):
+        from .network import ConvStack
+
+        return ConvStack(X.shape[1:], self.filters, self.bits, self.activation, self.output_loss)
+
+    def _as_input(self, X):
+        if sp.issparse(X) or X.ndim != 4:
+            raise SemhashError(f"a convolutional model takes images shaped (rows, height, width, channels), not {X.shape}")
+        return X
+
+    def _hidden_layer(self, chunk, weights):
+        """A block in numpy: 3x3 convolution padded to the same size, activation, 2x2 max pooling."""
+        kernel, bias = weights
+        padded = np.pad(np.asarray(chunk, dtype=np.float32), ((0, 0), (1, 1), (1, 1), (0, 0)))
+        windows = np.lib.stride_tricks.sliding_window_view(padded, (3, 3), axis=(1, 2))
+        convolved = ACTIVATIONS[self.activation](np.einsum("nhwcij,ijcf->nhwf", windows, kernel, optimize=True) + bias)
+        rows, height, width, channels = convolved.shape
+        return convolved.reshape(rows, height // 2, 2, width // 2, 2, channels).max(axis=(2, 4))
+
+    def _check_input_shape(self, X):
+        channels = self.weights_[0][0].shape[2]
+        flat = self.weights_[-1][0].shape[0]
+        scale = 2 ** (len(self.weights_) - 1)
+        found = (X.shape[1] // scale) * (X.shape[2] // scale) * self.weights_[-2][0].shape[3]
+        if X.shape[3] != channels or found != flat:
+            raise SemhashError(f"images shaped {X.shape[1:]} do not fit a model fitted on other images")
+
+
+ARCHITECTURES = {model.arch: model for model in (StackedAutoencoder, ConvStackedAutoencoder)}
+
+
+def load_model(folder, params):
+    """The fitted model saved in `folder`, of the architecture its params name."""
+    arch = params.get("arch", "dense")
+    if arch not in ARCHITECTURES:
+        raise SemhashError(f"{folder} holds a {arch!r} model, which this semhash does not know; upgrade semhash")
+    return ARCHITECTURES[arch].load(folder, params)
+
+
+# Image defaults, chosen by measuring mAP@1000 on CIFAR-10 (see docs/RESULTS.md): pixels are
+# rebuilt under mean squared error, and a wider first layer than text needs.
+IMAGE_DEFAULTS = {
+    "dense": {"hidden": (1024,), "output_loss": "mse", "code_noise": 4.0, "pretrain_epochs": 3, "epochs": 5},
+    "conv": {},
+}

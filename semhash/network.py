@@ -148,8 +148,17 @@ class Stack:
     def depth(self):
         return len(self.encoders)
 
-    def _encode_activation(self, layer):
-        return "sigmoid" if layer == self.depth - 1 else self.activation
+    def _input_shape(self, layer):
+        return (self.sizes[layer],)
+
+    def _encode(self, layer, hidden):
+        """Layer `layer` going down: activated, or for the code layer its pre-activation."""
+        hidden = self.encoders[layer](hidden)
+        return hidden if layer == self.depth - 1 else keras.layers.Activation(self.activation)(hidden)
+
+    def _decode(self, layer, hidden):
+        """Layer `layer` going up, before its activation."""
+        return self.decoders[layer](hidden)
 
     def _decode_activation(self, layer):
         """Layer 0 rebuilds the input under the output loss; the others rebuild hidden units."""
@@ -167,14 +176,12 @@ class Stack:
 
     def layer_autoencoder(self, layer, input_noise, code_noise, learning_rate):
         """Autoencoder `layer` alone: corrupt its input, encode, rebuild the input."""
-        inputs = keras.Input((self.sizes[layer],))
+        inputs = keras.Input(self._input_shape(layer))
         hidden = keras.layers.Dropout(input_noise)(inputs) if input_noise else inputs
-        hidden = self.encoders[layer](hidden)
+        hidden = self._encode(layer, hidden)
         if layer == self.depth - 1:
             hidden = self._code(hidden, code_noise)
-        else:
-            hidden = keras.layers.Activation(self._encode_activation(layer))(hidden)
-        outputs = self.decoders[layer](hidden)
+        outputs = self._decode(layer, hidden)
         if self._decode_activation(layer):
             outputs = keras.layers.Activation(self._decode_activation(layer))(outputs)
         model = keras.Model(inputs, outputs)
@@ -183,13 +190,13 @@ class Stack:
 
     def unrolled(self, input_noise, code_noise, learning_rate):
         """The deep autoencoder: every encoder, then every decoder in reverse."""
-        inputs = keras.Input((self.sizes[0],))
+        inputs = keras.Input(self._input_shape(0))
         hidden = keras.layers.Dropout(input_noise)(inputs) if input_noise else inputs
         for layer in range(self.depth - 1):
-            hidden = keras.layers.Activation(self.activation)(self.encoders[layer](hidden))
-        hidden = self._code(self.encoders[-1](hidden), code_noise)
+            hidden = self._encode(layer, hidden)
+        hidden = self._code(self._encode(self.depth - 1, hidden), code_noise)
         for layer in reversed(range(self.depth)):
-            hidden = self.decoders[layer](hidden)
+            hidden = self._decode(layer, hidden)
             activation = self._decode_activation(layer) if layer == 0 else self.activation
             if activation:
                 hidden = keras.layers.Activation(activation)(hidden)
@@ -199,12 +206,59 @@ class Stack:
 
     def encoder(self):
         """The encoder alone, input to sigmoid codes, for saving in Keras' format."""
-        inputs = keras.Input((self.sizes[0],))
+        inputs = keras.Input(self._input_shape(0))
         hidden = inputs
-        for layer in range(self.depth):
-            hidden = keras.layers.Activation(self._encode_activation(layer))(self.encoders[layer](hidden))
+        for layer in range(self.depth - 1):
+            hidden = self._encode(layer, hidden)
+        hidden = keras.layers.Activation("sigmoid")(self._encode(self.depth - 1, hidden))
         return keras.Model(inputs, hidden, name="semhash_encoder")
 
     def encoder_weights(self):
         """[(kernel, bias), ...] of the encoder layers as numpy arrays."""
         return [tuple(np.asarray(w, dtype=np.float32) for w in layer.get_weights()) for layer in self.encoders]
+
+
+class ConvStack(Stack):
+    """A stacked convolutional autoencoder: blocks of 3x3 convolution and 2x2 max pooling
+    down to a dense code layer, mirrored by 2x upsampling and 3x3 convolution back up.
+
+    Block i (and finally the code layer) is one greedy pretraining step, as a Dense layer
+    is in `Stack`; the layers are shared by every network built from them.
+    """
+
+    def __init__(self, image_shape, filters, bits, activation, output_loss):
+        self.activation = activation
+        self.output_loss = output_loss
+        self.shapes = [tuple(image_shape)]
+        for count in filters:
+            height, width, _ = self.shapes[-1]
+            self.shapes.append((height // 2, width // 2, count))
+        top = self.shapes[-1]
+        flat = top[0] * top[1] * top[2]
+        self.encoders = [keras.layers.Conv2D(count, 3, padding="same", name=f"encode_{i}") for i, count in enumerate(filters)]
+        self.encoders.append(keras.layers.Dense(bits, name=f"encode_{len(filters)}"))
+        self.decoders = [
+            keras.layers.Conv2D(self.shapes[i][2], 3, padding="same", name=f"decode_{i}") for i in range(len(filters))
+        ]
+        self.decoders.append(keras.layers.Dense(flat, name=f"decode_{len(filters)}"))
+        for i, shape in enumerate(self.shapes[:-1]):
+            self.encoders[i].build((None, *shape))
+            self.decoders[i].build((None, 2 * (shape[0] // 2), 2 * (shape[1] // 2), filters[i]))
+        self.encoders[-1].build((None, flat))
+        self.decoders[-1].build((None, bits))
+
+    def _encode(self, layer, hidden):
+        """Block `layer` going down: convolution, activation, pooling (or the code's pre-activation)."""
+        if layer == self.depth - 1:
+            return self.encoders[layer](keras.layers.Flatten()(hidden))
+        hidden = keras.layers.Activation(self.activation)(self.encoders[layer](hidden))
+        return keras.layers.MaxPooling2D(2)(hidden)
+
+    def _decode(self, layer, hidden):
+        """Block `layer` going up, before its activation."""
+        if layer == self.depth - 1:
+            return keras.layers.Reshape(self.shapes[-1])(self.decoders[layer](hidden))
+        return self.decoders[layer](keras.layers.UpSampling2D(2)(hidden))
+
+    def _input_shape(self, layer):
+        return self.shapes[layer]

@@ -51,7 +51,7 @@ def test_annoy_finds_what_exact_search_finds_on_small_data(saved):
 def test_like_leaves_the_document_out(saved):
     hits = Index.open(saved.folder).like("sports/en-00.txt", k=3)
     assert len(hits) == 3 and "sports/en-00.txt" not in [hit["id"] for hit in hits]
-    with pytest.raises(SemhashError, match="no document"):
+    with pytest.raises(SemhashError, match="no item"):
         Index.open(saved.folder).like("nope.txt")
 
 

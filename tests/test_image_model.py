@@ -1,0 +1,87 @@
+"""The dense and convolutional autoencoders on small generated images."""
+
+import numpy as np
+import pytest
+
+from semhash.errors import SemhashError
+from semhash.model import ConvStackedAutoencoder, StackedAutoencoder, load_model
+from semhash.pixels import PixelFeatures
+
+TINY = {"bits": 8, "pretrain_epochs": 2, "epochs": 4, "min_steps": 0, "batch_size": 8}
+
+
+def class_images(per_class=16, size=16, seed=0):
+    """Three classes: a red square, a green horizontal bar, a blue vertical bar, on noise."""
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 60, size=(3 * per_class, size, size, 3)).astype(np.uint8)
+    labels = np.repeat(np.arange(3), per_class)
+    for image, label in zip(pixels, labels):
+        top, left = rng.integers(0, size // 2, size=2)
+        if label == 0:
+            image[top : top + 6, left : left + 6, 0] = 250
+        elif label == 1:
+            image[top : top + 3, :, 1] = 250
+        else:
+            image[:, left : left + 3, 2] = 250
+    return PixelFeatures(size=(size, size)).fit_transform(pixels), labels
+
+
+@pytest.fixture(scope="module")
+def data():
+    return class_images()
+
+
+@pytest.fixture(scope="module", params=["dense", "conv"])
+def fitted(request, data):
+    X, _ = data
+    if request.param == "dense":
+        return StackedAutoencoder(hidden=(32,), output_loss="mse", **TINY).fit(X)
+    return ConvStackedAutoencoder(filters=(4, 8), **TINY).fit(X)
+
+
+def test_codes_are_binary_and_balanced(fitted, data):
+    X, _ = data
+    bits = fitted.encode(X)
+    assert bits.dtype == bool and bits.shape == (len(X), 8)
+    np.testing.assert_allclose(bits.mean(axis=0), 0.5, atol=0.05)
+
+
+def test_training_lowers_the_reconstruction_loss(fitted):
+    assert fitted.history_["loss_after_finetuning"] < fitted.history_["loss_before_finetuning"]
+    for losses in fitted.history_["pretrain"]:
+        assert losses[-1] < losses[0]
+
+
+def test_numpy_inference_matches_the_keras_encoder(fitted, data):
+    X, _ = data
+    keras_input = X.reshape(len(X), -1) if fitted.arch == "dense" else X  # the dense encoder takes pixel vectors
+    np.testing.assert_allclose(fitted.transform(X), fitted.encoder_.predict(keras_input, verbose=0), atol=1e-5)
+
+
+def test_codes_of_the_same_class_are_nearer(fitted, data):
+    X, labels = data
+    bits = fitted.encode(X).astype(int)
+    distances = (bits[:, None, :] != bits[None, :, :]).sum(axis=2)
+    same = labels[:, None] == labels[None, :]
+    off_diagonal = ~np.eye(len(X), dtype=bool)
+    assert distances[same & off_diagonal].mean() < distances[~same].mean() - 0.5
+
+
+def test_saved_model_loads_by_its_architecture(fitted, data, tmp_path):
+    X, _ = data
+    params = fitted.save(tmp_path)
+    assert params["arch"] == fitted.arch
+    loaded = load_model(tmp_path, params)
+    assert type(loaded) is type(fitted)
+    np.testing.assert_array_equal(loaded.encode(X), fitted.encode(X))
+
+
+def test_conv_model_refuses_sides_that_pooling_cannot_halve():
+    X = np.zeros((8, 12, 12, 3), dtype=np.float32)
+    with pytest.raises(SemhashError, match="divide by 8"):
+        ConvStackedAutoencoder(filters=(2, 2, 2), **TINY).fit(X)
+
+
+def test_conv_model_refuses_flat_rows():
+    with pytest.raises(SemhashError, match="height, width, channels"):
+        ConvStackedAutoencoder(**TINY).fit(np.zeros((8, 48), dtype=np.float32))
