@@ -298,14 +298,23 @@ def info(index_dir, plain):
         emit({**opened.manifest, "bit_balance": balance})
         return
     manifest = opened.manifest
-    features, model = manifest["features"], manifest["model"]
+    features, model, source = manifest["features"], manifest["model"], manifest["source"]
+    if manifest["kind"] == "text":
+        where = f"{source['root']}  ({', '.join(source['patterns'])})"
+        what = (f"{features['vocabulary_size']} terms, {features['weighting']}, min_df {features['min_df']}, "
+                f"max_df {features['max_df']}")
+        layers = [features["vocabulary_size"], *model["hidden"]]
+    else:
+        where = f"{source['root']}  ({source['kind']}{', ' + source['split'] if 'split' in source else ''})"
+        height, width = features["size"]
+        what = f"{height}x{width} RGB pixels, {'standardized per channel' if features['standardize'] else 'in [0, 1]'}"
+        layers = [f"{height}x{width}x3", *model.get("hidden", ()), *(f"conv{count}" for count in model.get("filters", ()))]
     lines = [
         f"index      {opened.folder}  (format {manifest['format_version']}, semhash {manifest['semhash_version']})",
-        f"source     {manifest['source']['root']}  ({', '.join(manifest['source']['patterns'])})",
-        f"documents  {manifest['counts']['documents']}  skipped {manifest['counts']['skipped'] or 'none'}",
-        f"features   {features['vocabulary_size']} terms, {features['weighting']}, min_df {features['min_df']}, "
-        f"max_df {features['max_df']}",
-        f"model      {' -> '.join(str(s) for s in [features['vocabulary_size'], *model['hidden'], model['bits']])}, "
+        f"source     {where}",
+        f"{manifest['kind']:<10} {manifest['counts']['documents']}  skipped {manifest['counts']['skipped'] or 'none'}",
+        f"features   {what}",
+        f"model      {model.get('arch', 'dense')}: {' -> '.join(str(s) for s in [*layers, model['bits']])}, "
         f"seed {model['seed']}",
         f"annoy      {manifest['annoy']['trees']} trees, hamming",
         f"bit balance  min {min(balance):.3f}  mean {sum(balance) / len(balance):.3f}  max {max(balance):.3f}",

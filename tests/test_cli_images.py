@@ -1,0 +1,107 @@
+"""`semhash index` and `semhash query` on image folders and CIFAR-10 batches."""
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from cli import cli
+from conftest import json_lines
+from semhash.contact_sheet import default_scale, sheet_size
+from test_image_model import class_images
+from test_images import ARCHIVE_ORDER, write_archive, write_python_folder
+
+TINY_IMAGES = ["--bits", "8", "--pretrain-epochs", "2", "--epochs", "4", "--min-steps", "0", "--batch-size", "8",
+               "--quiet"]
+
+
+def write_png_folder(root):
+    """The three generated classes as PNG files in label folders, and one corrupt file."""
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(0, 60, size=(36, 16, 16, 3)).astype(np.uint8)
+    for i, image in enumerate(pixels):
+        label = ("red", "green", "blue")[i % 3]
+        image[4:12, 4:12, i % 3] = 250
+        (root / label).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(root / label / f"{i:02d}.png")
+    (root / "red" / "broken.png").write_bytes(b"\x89PNG not really")
+    return root
+
+
+@pytest.fixture(scope="module")
+def png_index(tmp_path_factory):
+    base = tmp_path_factory.mktemp("png")
+    folder = write_png_folder(base / "photos")
+    result = CliRunner().invoke(cli, ["index", str(folder), "-o", str(base / "index"), "--size", "16",
+                                      "--hidden", "32", *TINY_IMAGES])
+    assert result.exit_code == 0, result.output
+    return folder, base / "index", json_lines(result.stdout)[0]
+
+
+def test_a_png_folder_indexes_with_the_corrupt_file_skipped(png_index):
+    _, _, row = png_index
+    assert row["kind"] == "images" and row["documents"] == 36
+    assert sum(row["skipped"].values()) == 1
+
+
+def test_query_by_image_returns_json_lines_and_a_contact_sheet(png_index, tmp_path):
+    folder, index, _ = png_index
+    sheet = tmp_path / "sheet.png"
+    result = CliRunner().invoke(cli, ["query", "--image", str(folder / "green" / "01.png"), "--index", str(index),
+                                      "-k", "5", "--grid", str(sheet), "--exact"])
+    assert result.exit_code == 0, result.output
+    hits = json_lines(result.stdout)
+    assert len(hits) == 5 and set(hits[0]) == {"id", "label", "distance", "score", "source"}
+    assert hits[0]["id"] == "green/01.png" and hits[0]["distance"] == 0
+    assert hits[0]["source"] == {"path": str((folder / "green" / "01.png").resolve())}
+    assert [hit["label"] for hit in hits].count("green") >= 3
+    with Image.open(sheet) as drawn:
+        assert drawn.format == "PNG"
+        assert drawn.size == sheet_size((16, 16, 3), 5, default_scale((16, 16, 3)))
+
+
+def test_like_and_plain_on_an_image_index(png_index):
+    _, index, _ = png_index
+    result = CliRunner().invoke(cli, ["query", "--like", "blue/02.png", "--index", str(index), "-k", "3", "--plain"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["rank", "dist", "score", "label", "id"] and len(lines) == 4
+    assert "blue/02.png" not in result.stdout
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["query", "some words"], "query it with --image PATH or --like ID"),
+    (["query", "--image", "no-such.png"], "no image file"),
+    (["query", "--like", "red/missing.png"], "no item"),
+])
+def test_image_index_misuse_is_explained(png_index, arguments, message):
+    _, index, _ = png_index
+    result = CliRunner().invoke(cli, [*arguments, "--index", str(index)])
+    assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output
+
+
+def test_text_options_are_refused_for_images(png_index, tmp_path):
+    folder, _, _ = png_index
+    result = CliRunner().invoke(cli, ["index", str(folder), "-o", str(tmp_path / "i"), "--weighting", "tfidf"])
+    assert result.exit_code == 2 and "--weighting only apply" in result.output
+
+
+def test_cifar_archive_with_the_conv_model_and_a_test_image_query(tmp_path):
+    python_dir = write_python_folder(tmp_path / "src" / "cifar-10-batches-py")
+    archive = write_archive(python_dir, tmp_path / "cifar-10-python.tar.gz", ARCHIVE_ORDER)
+    index = tmp_path / "index"
+    runner = CliRunner()
+    built = runner.invoke(cli, ["index", str(archive), "-o", str(index), "--arch", "conv", "--filters", "4,4",
+                                *TINY_IMAGES])
+    assert built.exit_code == 0, built.output
+    assert json_lines(built.stdout)[0]["documents"] == 30  # the five training batches
+    sheet = tmp_path / "sheet.png"
+    result = runner.invoke(cli, ["query", "--image", f"{archive}#test_batch/2", "--index", str(index), "-k", "4",
+                                 "--grid", str(sheet)])
+    assert result.exit_code == 0, result.output
+    hits = json_lines(result.stdout)
+    assert len(hits) == 4 and all(hit["source"]["archive"] == str(archive.resolve()) for hit in hits)
+    with Image.open(sheet) as drawn:
+        assert drawn.size == sheet_size((32, 32, 3), 4, default_scale((32, 32, 3)))
+    info = runner.invoke(cli, ["info", str(index), "--plain"])
+    assert info.exit_code == 0 and "conv" in info.output, info.output
