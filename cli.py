@@ -323,6 +323,69 @@ def info(index_dir, plain):
     click.echo("\n".join(lines))
 
 
+def bit_lengths(ctx, param, value):
+    sizes = layer_sizes(ctx, param, value)
+    if not sizes or any(size > 1024 for size in sizes):
+        raise click.BadParameter("give code lengths between 1 and 1024, e.g. 16,32,64,128")
+    return sizes
+
+
+@cli.command()
+@click.argument("corpus", metavar="CORPUS")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path),
+              help="Folder holding the benchmark data (20news-bydate.tar.gz, thucnews-headlines/, cifar-10-python.tar.gz).")
+@click.option("--bits", default="16,32,64,128", show_default=True, callback=bit_lengths, help="Code lengths to compare.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the rows to this JSON file.")
+@click.option("--markdown", "markdown_path", type=click.Path(path_type=Path), help="Write the tables to this Markdown file.")
+@click.option("--plot", "plot_path", type=click.Path(path_type=Path),
+              help="Write precision@100 against bits and the precision-recall curves to this PNG.")
+@click.option("--labels", is_flag=True, help="Add semhash-supervised rows: fine-tuned on the database's labels too.")
+@click.option("--no-baselines", is_flag=True, help="Only semhash's rows (no exact, LSH, PCAH, PCA-ITQ).")
+@click.option("--arch", type=click.Choice(sorted(ARCHITECTURES)), default="dense", show_default=True,
+              help="Images: the model to evaluate.")
+@click.option("--hidden", callback=layer_sizes, help="Dense model: hidden layer sizes.")
+@click.option("--filters", callback=layer_sizes, help="Conv model: channels of each block.")
+@click.option("--pretrain-epochs", type=click.IntRange(0), help="Epochs of greedy pretraining for each layer.")
+@click.option("--epochs", type=click.IntRange(0), help="Epochs of end-to-end fine-tuning.")
+@click.option("--queries", type=click.IntRange(1), help="Score a seeded sample of this many queries [default: all].")
+@click.option("--query-share", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2,
+              show_default=True, help="A labelled folder: the share of each label held out as queries.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars on stderr.")
+@click.option("--plain", is_flag=True, help="Print the Markdown tables instead of JSON lines.")
+def evaluate(corpus, data_dir, bits, json_path, markdown_path, plot_path, labels, no_baselines, arch, hidden, filters,
+             pretrain_epochs, epochs, queries, query_share, seed, quiet, plain):
+    """Score semhash beside exact search, LSH, PCAH and PCA-ITQ on CORPUS: 20newsgroups,
+    thucnews or cifar10 (read from --data), or a folder of text files in label subfolders."""
+    from semhash.evaluation import Evaluation, markdown, plot
+
+    overrides = {name: value for name, value in (("hidden", hidden), ("filters", filters),
+                                                 ("pretrain_epochs", pretrain_epochs), ("epochs", epochs)) if value}
+    evaluation = Evaluation(corpus, data_dir, bits=bits, supervised=labels, baselines=not no_baselines, arch=arch,
+                            model_params=overrides, queries=queries, query_share=query_share, seed=seed,
+                            verbose=not quiet)
+    started = time.perf_counter()
+
+    def announce(row):
+        if not plain:
+            emit(row)
+        elif not quiet:
+            click.echo(f"semhash: {row['method']} {row['bits'] or ''} bits: P@100 {row['precision_at_100']:.3f}, "
+                       f"mAP@1000 {row['map_at_1000']:.3f}", err=True)
+
+    rows = evaluation.run(on_row=announce)
+    seconds = round(time.perf_counter() - started, 1)
+    if json_path:
+        json_path.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+    table = markdown(rows) + f"\nWall time: {seconds} s.\n"
+    if markdown_path:
+        markdown_path.write_text(table, encoding="utf-8")
+    if plot_path:
+        plot(rows, plot_path)
+    if plain:
+        click.echo(table)
+
+
 def main():
     cli(prog_name="semhash")
 

@@ -64,6 +64,7 @@ class StackedAutoencoder:
         min_steps=400,
         batch_size="auto",
         learning_rate=1e-3,
+        supervised_epochs=10,
         seed=0,
         verbose=False,
     ):
@@ -78,6 +79,7 @@ class StackedAutoencoder:
         self.min_steps = min_steps
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.supervised_epochs = supervised_epochs
         self.seed = seed
         self.verbose = verbose
 
@@ -119,8 +121,13 @@ class StackedAutoencoder:
             return X.reshape(X.shape[0], -1)
         return X
 
-    def fit(self, X):
-        """Pretrain each layer, fine-tune the unrolled autoencoder, fit bit thresholds."""
+    def fit(self, X, y=None):
+        """Pretrain each layer, fine-tune the unrolled autoencoder, fit bit thresholds.
+
+        y: optional labels of the rows. When given, the encoder is then fine-tuned further
+        for `supervised_epochs` to predict them from its code layer (a softmax head), so
+        that codes of one label move together.
+        """
         from . import network
 
         X = self._as_input(X)
@@ -153,6 +160,13 @@ class StackedAutoencoder:
         self.history_["finetune_epochs"] = epochs
         self.history_["finetune"] = network.train(unrolled, finetune_batches, epochs, "fine-tuning", self.verbose)
         self.history_["loss_after_finetuning"] = float(unrolled.evaluate(whole, verbose=0))
+        if y is not None:
+            classes, numbers = np.unique(np.asarray(y), return_inverse=True)
+            classifier = stack.classifier(len(classes), self.input_noise, self.code_noise, self.learning_rate)
+            labelled = network.Batches(X, batch_rows, rng, labels=numbers.astype(np.int32))
+            self.history_["supervised"] = network.train(
+                classifier, labelled, self.supervised_epochs, "supervised fine-tuning", self.verbose
+            )
         self.encoder_ = stack.encoder()
         self.weights_ = stack.encoder_weights()
         self.thresholds_ = np.median(self._logits(X), axis=0).astype(np.float32)
@@ -266,13 +280,15 @@ class ConvStackedAutoencoder(StackedAutoencoder):
         min_steps=400,
         batch_size="auto",
         learning_rate=1e-3,
+        supervised_epochs=10,
         seed=0,
         verbose=False,
     ):
         super().__init__(
             hidden=(), bits=bits, activation=activation, output_loss=output_loss, input_noise=input_noise,
             code_noise=code_noise, pretrain_epochs=pretrain_epochs, epochs=epochs, min_steps=min_steps,
-            batch_size=batch_size, learning_rate=learning_rate, seed=seed, verbose=verbose,
+            batch_size=batch_size, learning_rate=learning_rate, supervised_epochs=supervised_epochs, seed=seed,
+            verbose=verbose,
         )  # no dense hidden layers: the convolution blocks stand in their place
         self.filters = filters
 

@@ -63,12 +63,14 @@ class Batches(keras.utils.PyDataset):
     """Mini-batches of rows of a dense array or CSR matrix, densified one batch at a time.
 
     The target is the batch itself, or each row scaled to sum to one for a softmax
-    reconstruction. Rows are shuffled each epoch by `rng`.
+    reconstruction, or the rows' entries of `labels` (class numbers) when given. Rows are
+    shuffled each epoch by `rng`.
     """
 
-    def __init__(self, inputs, batch_size, rng, normalize_target=False, shuffle=True):
+    def __init__(self, inputs, batch_size, rng, normalize_target=False, shuffle=True, labels=None):
         super().__init__(workers=1, use_multiprocessing=False)
         self.inputs = inputs
+        self.labels = labels
         self.batch_size = batch_size
         self.rng = rng
         self.normalize_target = normalize_target
@@ -84,6 +86,8 @@ class Batches(keras.utils.PyDataset):
         batch = self.inputs[rows]
         batch = batch.toarray() if sp.issparse(batch) else np.asarray(batch)
         batch = batch.astype(np.float32, copy=False)
+        if self.labels is not None:
+            return batch, self.labels[rows]
         if not self.normalize_target:
             return batch, batch
         totals = batch.sum(axis=1, keepdims=True)
@@ -202,6 +206,19 @@ class Stack:
                 hidden = keras.layers.Activation(activation)(hidden)
         model = keras.Model(inputs, hidden)
         model.compile(keras.optimizers.Adam(learning_rate), loss=self._loss(0))
+        return model
+
+    def classifier(self, n_classes, input_noise, code_noise, learning_rate):
+        """The encoder with a softmax over the classes on its (noisy) code layer, so that
+        training it pulls the codes of one label together."""
+        inputs = keras.Input(self._input_shape(0))
+        hidden = keras.layers.Dropout(input_noise)(inputs) if input_noise else inputs
+        for layer in range(self.depth - 1):
+            hidden = self._encode(layer, hidden)
+        hidden = self._code(self._encode(self.depth - 1, hidden), code_noise)
+        outputs = keras.layers.Dense(n_classes, activation="softmax", name="classes")(hidden)
+        model = keras.Model(inputs, outputs)
+        model.compile(keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy")
         return model
 
     def encoder(self):

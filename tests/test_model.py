@@ -78,3 +78,18 @@ def test_bad_parameters_name_the_choice(X):
         StackedAutoencoder(activation="swish").fit(X)
     with pytest.raises(SemhashError, match="not fitted"):
         StackedAutoencoder().transform(X)
+
+
+def test_supervised_fine_tuning_pulls_codes_of_a_label_together(X):
+    labels = np.repeat(list(TOPICS), 16)
+    unsupervised = StackedAutoencoder(**{**TINY_MODEL, "epochs": 2}).fit(X)
+    supervised = StackedAutoencoder(**{**TINY_MODEL, "epochs": 2, "supervised_epochs": 20}).fit(X, labels)
+    assert len(supervised.history_["supervised"]) == 20
+    assert supervised.history_["supervised"][-1] < supervised.history_["supervised"][0]
+
+    def spread(model):
+        bits = model.encode(X).astype(int)
+        same = labels[:, None] == labels[None, :]
+        return (bits[:, None, :] != bits[None, :, :]).sum(axis=2)[same].mean()
+
+    assert spread(supervised) < spread(unsupervised)

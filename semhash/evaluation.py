@@ -1,0 +1,250 @@
+"""Retrieval quality of semhash's codes beside the classic baselines, as ../shared/PROTOCOL.md fixes it.
+
+One run reads a corpus's database and queries, makes the features once, then for each code
+length trains semhash (and, with labels, its supervised variant) and fits LSH, PCAH and
+PCA-ITQ on the same database, and scores every method by exact ranking of the queries. The
+exact real-valued search is scored once. Each semhash row also measures Annoy against the
+exact Hamming scan: recall@100 (ties counted) and the time per query of each.
+"""
+
+import copy
+import functools
+import time
+
+import numpy as np
+
+from . import codes, datasets, metrics
+from .baselines import LSH, PCAH, PCAITQ
+from .features import TextFeatures
+from .model import ARCHITECTURES, IMAGE_DEFAULTS, StackedAutoencoder
+from .pixels import PixelFeatures
+from .progress import progress_bar
+from .tokenizer import JiebaTokenizer
+
+BASELINES = {"lsh": LSH, "pcah": PCAH, "pca-itq": PCAITQ}
+DEPTH = 1000  # ranked this deep: mAP@1000, and precision@100 from its first columns
+ANNOY_K = 100
+
+
+class Evaluation:
+    """The protocol's table for one corpus: `run()` returns its rows as dicts.
+
+    corpus: "20newsgroups", "thucnews", "cifar10" (read from `data_dir`) or a folder of text
+    files in label subfolders (split by `query_share`). supervised: add rows whose encoder
+    was also fine-tuned on the database's labels (never the queries'). queries: score only
+    this many queries, sampled with the seed (all by default, as the protocol asks).
+    model_params: overrides of semhash's model settings; arch: the image model.
+    """
+
+    def __init__(self, corpus, data_dir=None, bits=(16, 32, 64, 128), supervised=False, baselines=True, arch="dense",
+                 model_params=None, queries=None, query_share=0.2, trees=32, seed=0, verbose=False):
+        self.corpus = corpus
+        self.data_dir = data_dir
+        self.bits = bits
+        self.supervised = supervised
+        self.baselines = baselines
+        self.arch = arch
+        self.model_params = model_params
+        self.queries = queries
+        self.query_share = query_share
+        self.trees = trees
+        self.seed = seed
+        self.verbose = verbose
+
+    def run(self, on_row=None):
+        """Score every method at every code length; `on_row(row)` hears of each as it is done."""
+        started = time.perf_counter()
+        kind, database, queries = datasets.load(self.corpus, self.data_dir, self.query_share, self.seed)
+        if self.queries is not None and self.queries < len(queries.labels):
+            chosen = np.sort(np.random.default_rng(self.seed).choice(len(queries.labels), self.queries, replace=False))
+            items = queries.items[chosen] if kind == "images" else [queries.items[i] for i in chosen]
+            queries = datasets.Split(items, queries.labels[chosen])
+        self._labels = database.labels, queries.labels
+        name = self.corpus if self.corpus in datasets.BENCHMARKS else str(self.corpus)
+        self._name = name
+        ours, plain, metric = self._features(kind, database, queries)
+        self._feature_seconds = time.perf_counter() - started
+        rows = []
+
+        def record(row):
+            rows.append(row)
+            if on_row:
+                on_row(row)
+
+        if self.baselines:
+            record(self._exact(plain, metric))
+        for bits in self.bits:
+            if self.baselines:
+                for method, hash_class in BASELINES.items():
+                    record(self._hashed(method, bits, lambda: hash_class(bits=bits, seed=self.seed), plain, fit_labels=False))
+            record(self._hashed("semhash", bits, lambda: self._model(kind, bits), ours, fit_labels=False))
+            if self.supervised:
+                record(self._hashed("semhash-supervised", bits, lambda: self._model(kind, bits), ours, fit_labels=True))
+        return rows
+
+    def _features(self, kind, database, queries):
+        """(semhash's inputs, the baselines' inputs, the exact search's metric), each a
+        (database, queries) pair. Text: semhash's log-weighted rows and TF-IDF rows of one
+        vocabulary. Images: standardized pixels and pixels in [0, 1]."""
+        if kind == "images":
+            pixels = PixelFeatures(size=database.items.shape[1:3]).fit(database.items)
+            ours = (pixels.transform(database.items), pixels.transform(queries.items))
+            if self.arch == "dense":
+                ours = tuple(x.reshape(len(x), -1) for x in ours)
+            flat = tuple(x.reshape(len(x), -1).astype(np.float32) / 255 for x in (database.items, queries.items))
+            return ours, flat, "euclidean"
+        tokenizer = functools.lru_cache(maxsize=None)(JiebaTokenizer())  # each text is cut once
+        features = TextFeatures(tokenizer)
+        with progress_bar("tokenizing", length=len(database.items) + len(queries.items), show=self.verbose) as bar:
+            features.fit(database.items)
+            counts = []
+            for split in (database.items, queries.items):
+                counts.append(features.counts(split))
+                bar.update(len(split))
+        tfidf = copy.copy(features)
+        tfidf.weighting, tfidf.scale = "tfidf", 1.0
+        return tuple(features.weigh(c) for c in counts), tuple(tfidf.weigh(c) for c in counts), "cosine"
+
+    def _model(self, kind, bits):
+        params = {"bits": bits, "seed": self.seed, "verbose": self.verbose}
+        if kind == "images":
+            model_class, defaults = ARCHITECTURES[self.arch], IMAGE_DEFAULTS[self.arch]
+        else:
+            model_class, defaults = StackedAutoencoder, {}
+        return model_class(**{**defaults, **(self.model_params or {}), **params})
+
+    def _row(self, method, bits, relevant, seconds):
+        """A row of scores; a database smaller than 100 (or 1,000) is scored over all of it."""
+        return {
+            "corpus": self._name,
+            "method": method,
+            "bits": bits,
+            "precision_at_100": round(metrics.precision_at(relevant, min(100, relevant.shape[1])), 4),
+            "map_at_1000": round(metrics.mean_average_precision(relevant, min(DEPTH, relevant.shape[1])), 4),
+            **seconds,
+        }
+
+    def _exact(self, plain, metric):
+        started = time.perf_counter()
+        rows, _ = metrics.real_ranking(*plain, DEPTH, metric=metric, seed=self.seed)
+        seconds = {"rank_seconds": round(time.perf_counter() - started, 2)}
+        return self._row(f"exact-{metric}", None, metrics.relevance(rows, *self._labels), seconds)
+
+    def _hashed(self, method, bits, make, inputs, fit_labels):
+        """Fit a hash on the database, encode both splits, rank exactly and score."""
+        db_inputs, query_inputs = inputs
+        started = time.perf_counter()
+        model = make()
+        model.fit(db_inputs, self._labels[0]) if fit_labels else model.fit(db_inputs)
+        fitted = time.perf_counter()
+        db_codes, query_codes = codes.pack(model.encode(db_inputs)), codes.pack(model.encode(query_inputs))
+        encoded = time.perf_counter()
+        rows, distances = metrics.hamming_ranking(db_codes, query_codes, DEPTH, seed=self.seed)
+        ranked = time.perf_counter()
+        seconds = {"train_seconds": round(fitted - started, 2), "encode_seconds": round(encoded - fitted, 2),
+                   "rank_seconds": round(ranked - encoded, 2)}
+        row = self._row(method, bits, metrics.relevance(rows, *self._labels), seconds)
+        row["precision_radius_2"] = round(metrics.radius_precision(db_codes, query_codes, *self._labels, radius=2), 4)
+        precision, recall = metrics.pr_curve(db_codes, query_codes, *self._labels, bits)
+        row["pr_curve"] = {"precision": np.round(precision, 4).tolist(), "recall": np.round(recall, 4).tolist()}
+        if method.startswith("semhash"):
+            row["annoy"] = self._annoy(model, db_codes, query_codes, distances[:, :ANNOY_K])
+        return row
+
+    def _annoy(self, model, db_codes, query_codes, exact_distances):
+        """Annoy's recall@100 against the exact ranking, and query times of both searches."""
+        from annoy import AnnoyIndex
+
+        annoy = AnnoyIndex(model.bits, "hamming")
+        annoy.set_seed(self.seed)
+        bits = codes.unpack(db_codes, model.bits).astype(np.float32)
+        for row, vector in enumerate(bits):
+            annoy.add_item(row, vector)
+        started = time.perf_counter()
+        annoy.build(self.trees, n_jobs=1)
+        built = time.perf_counter()
+        search_k = 10 * self.trees * ANNOY_K
+        found = []
+        query_bits = codes.unpack(query_codes, model.bits).astype(np.float32)
+        for vector in query_bits:
+            found.append(annoy.get_nns_by_vector(vector, ANNOY_K, search_k=search_k, include_distances=True)[1])
+        searched = time.perf_counter()
+        for packed in query_codes:
+            codes.nearest(db_codes, packed, ANNOY_K)
+        scanned = time.perf_counter()
+        n = len(query_codes)
+        return {
+            "trees": self.trees,
+            "search_k": search_k,
+            "recall_at_100": round(metrics.recall_at_k(exact_distances, found), 4),
+            "build_seconds": round(built - started, 2),
+            "annoy_query_ms": round(1000 * (searched - built) / n, 3),
+            "exact_query_ms": round(1000 * (scanned - searched) / n, 3),
+        }
+
+
+def _methods(rows):
+    return list(dict.fromkeys(row["method"] for row in rows))
+
+
+def markdown(rows):
+    """The rows as Markdown: per corpus, a table of precision@100 and mAP@1000 by method and
+    code length, then Annoy's recall and query times for semhash's rows."""
+    lines = []
+    for corpus in dict.fromkeys(row["corpus"] for row in rows):
+        mine = [row for row in rows if row["corpus"] == corpus]
+        bits = sorted({row["bits"] for row in mine if row["bits"]})
+        lines += [f"### {corpus}", "", "| method | " + " | ".join(f"{b} bits: P@100 / mAP@1000" for b in bits) + " |",
+                  "|---|" + "---|" * len(bits)]
+        for method in _methods(mine):
+            cells = {row["bits"]: f"{row['precision_at_100']:.3f} / {row['map_at_1000']:.3f}"
+                     for row in mine if row["method"] == method}
+            if None in cells:  # exact real-valued search: one score, whatever the code length
+                cells = dict.fromkeys(bits, cells[None])
+            lines.append(f"| {method} | " + " | ".join(cells.get(b, "") for b in bits) + " |")
+        radius = [row for row in mine if "precision_radius_2" in row]
+        if radius:
+            lines += ["", "Precision within Hamming radius 2 (a query with nothing that near scores 0):", "",
+                      "| method | " + " | ".join(f"{b} bits" for b in bits) + " |", "|---|" + "---|" * len(bits)]
+            for method in _methods(radius):
+                cells = {row["bits"]: f"{row['precision_radius_2']:.3f}" for row in radius if row["method"] == method}
+                lines.append(f"| {method} | " + " | ".join(cells.get(b, "") for b in bits) + " |")
+        annoy = [row for row in mine if "annoy" in row]
+        if annoy:
+            lines += ["", "| semhash row | bits | Annoy recall@100 | Annoy ms/query | exact scan ms/query | train s |",
+                      "|---|---|---|---|---|---|"]
+            lines += [f"| {row['method']} | {row['bits']} | {row['annoy']['recall_at_100']:.3f} | "
+                      f"{row['annoy']['annoy_query_ms']:.2f} | {row['annoy']['exact_query_ms']:.2f} | "
+                      f"{row['train_seconds']:.0f} |" for row in annoy]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot(rows, path):
+    """A PNG: precision@100 against code length per method, and each method's
+    precision-recall curve over Hamming radius at the longest code length."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, (left, right) = pyplot.subplots(1, 2, figsize=(11, 4.5))
+    hashed = [row for row in rows if row["bits"]]
+    longest = max(row["bits"] for row in hashed)
+    for method in _methods(hashed):
+        mine = sorted((row for row in hashed if row["method"] == method), key=lambda row: row["bits"])
+        left.plot([row["bits"] for row in mine], [row["precision_at_100"] for row in mine], marker="o", label=method)
+        curve = next((row["pr_curve"] for row in mine if row["bits"] == longest), None)
+        if curve:
+            right.plot(curve["recall"], curve["precision"], label=method)
+    for row in rows:
+        if not row["bits"]:
+            left.axhline(row["precision_at_100"], color="grey", linestyle="--", label=row["method"])
+    left.set(xscale="log", xlabel="bits", ylabel="precision@100", title=", ".join(dict.fromkeys(r["corpus"] for r in rows)))
+    left.set_xticks(sorted({row["bits"] for row in hashed}), [str(b) for b in sorted({row["bits"] for row in hashed})])
+    right.set(xlabel="recall", ylabel="precision", title=f"precision-recall over Hamming radius, {longest} bits")
+    left.legend(fontsize=8)
+    right.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)

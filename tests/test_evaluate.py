@@ -1,0 +1,61 @@
+"""`semhash evaluate` end to end on a small generated labelled corpus."""
+
+import json
+
+from click.testing import CliRunner
+from PIL import Image
+
+from cli import cli
+from conftest import json_lines, write_corpus
+from semhash import datasets
+
+
+def test_evaluate_writes_json_markdown_and_plot(tmp_path):
+    corpus = write_corpus(tmp_path / "corpus", per_topic=20)
+    out = tmp_path / "out"
+    out.mkdir()
+    result = CliRunner().invoke(cli, [
+        "evaluate", str(corpus), "--bits", "8,16", "--labels", "--hidden", "32", "--pretrain-epochs", "2",
+        "--epochs", "2", "--json", str(out / "rows.json"), "--markdown", str(out / "table.md"),
+        "--plot", str(out / "plot.png"), "--quiet",
+    ])
+    assert result.exit_code == 0, result.output
+    rows = json.loads((out / "rows.json").read_text())
+    assert json_lines(result.stdout) == rows
+    methods = [(row["method"], row["bits"]) for row in rows]
+    assert methods[0] == ("exact-cosine", None)
+    for bits in (8, 16):
+        for method in ("lsh", "pcah", "pca-itq", "semhash", "semhash-supervised"):
+            assert (method, bits) in methods
+    for row in rows:
+        assert row["corpus"] == str(corpus)
+        assert 0 <= row["precision_at_100"] <= 1 and 0 <= row["map_at_1000"] <= 1
+    semhash = next(row for row in rows if row["method"] == "semhash" and row["bits"] == 16)
+    assert len(semhash["pr_curve"]["precision"]) == 17
+    assert semhash["annoy"]["recall_at_100"] >= 0.95
+    # 12 queries and 48 database documents, 16 of each topic: chance mAP is about 1/3
+    assert semhash["map_at_1000"] > 0.6
+    table = (out / "table.md").read_text()
+    assert "| semhash-supervised |" in table and "Wall time" in table
+    with Image.open(out / "plot.png") as plot:
+        assert plot.format == "PNG"
+
+
+def test_labelled_folder_holds_out_a_share_of_each_label(tmp_path):
+    corpus = write_corpus(tmp_path / "corpus", per_topic=10)
+    kind, database, queries = datasets.load(str(corpus), query_share=0.2, seed=3)
+    assert kind == "text" and len(database.items) == 24 and len(queries.items) == 6
+    assert sorted(queries.labels.tolist()) == ["cooking"] * 2 + ["finance"] * 2 + ["sports"] * 2
+    assert not set(database.items) & set(queries.items)
+
+
+def test_newsgroup_headers_are_stripped():
+    post = "From: someone@example.com\nNewsgroups: sci.space\nSubject: orbits\n\nThe body.\n\nMore."
+    assert datasets.strip_headers(post) == "The body.\n\nMore."
+
+
+def test_benchmarks_need_their_data_folder(tmp_path):
+    result = CliRunner().invoke(cli, ["evaluate", "thucnews", "--data", str(tmp_path)])
+    assert result.exit_code == 1 and "thucnews-headlines not found" in result.output
+    result = CliRunner().invoke(cli, ["evaluate", "cifar10"])
+    assert result.exit_code == 1 and "give it with --data" in result.output
