@@ -61,13 +61,14 @@ def _principal_components(X, n_components, seed):
     return pca.mean_, pca.components_.T
 
 
-def _training_mean(X):
-    return np.asarray(X.mean(axis=0), dtype=np.float64).ravel()
+def _signs(projected):
+    """The codes of projected rows as -1 and +1, +1 where the bit is set (projection > 0)."""
+    return np.where(projected > 0, 1.0, -1.0)
 
 
 def _quantization_loss(projected):
-    """||B - V||^2 for the codes B = sign(V) in {-1, +1}: how far V is from its binary code."""
-    return float(np.sum((np.where(projected > 0, 1.0, -1.0) - projected) ** 2))
+    """||B - V||^2 for the codes B = sign(V): how far the projected rows V are from their codes."""
+    return float(np.sum((_signs(projected) - projected) ** 2))
 
 
 class _LinearHash:
@@ -94,7 +95,7 @@ class LSH(_LinearHash):
 
     def fit(self, X):
         _check_bits(self.bits)
-        self.mean_ = _training_mean(X)
+        self.mean_ = np.asarray(X.mean(axis=0), dtype=np.float64).ravel()
         self.projection_ = np.random.default_rng(self.seed).standard_normal((X.shape[1], self.bits))
         return self
 
@@ -132,7 +133,7 @@ class PCAITQ(_LinearHash):
         rotated = projected @ rotation
         losses = [_quantization_loss(rotated)]
         for _ in range(self.n_iter):
-            left, _, right = np.linalg.svd(projected.T @ np.where(rotated > 0, 1.0, -1.0))
+            left, _, right = np.linalg.svd(projected.T @ _signs(rotated))
             rotation = left @ right
             rotated = projected @ rotation
             losses.append(_quantization_loss(rotated))

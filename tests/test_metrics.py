@@ -20,6 +20,10 @@ def packed(strings):
     return codes.pack(np.array([[c == "1" for c in s] for s in strings]))
 
 
+def packed_random(rng, rows, bits):
+    return codes.pack(rng.random((rows, bits)) > 0.5)
+
+
 def ranked(depth=6, seed=0):
     return metrics.hamming_ranking(packed(DB_BITS), packed(QUERY_BITS), depth, seed=seed)
 
@@ -52,10 +56,6 @@ def test_ranking_matches_a_plain_sort_on_random_codes():
         expected = np.lexsort((tie_rank, exact))[:25]
         assert rows[q].tolist() == expected.tolist()
         assert distances[q].tolist() == exact[expected].tolist()
-
-
-def packed_random(rng, rows, bits):
-    return codes.pack(rng.random((rows, bits)) > 0.5)
 
 
 def test_relevance_marks_rows_with_the_query_label():
