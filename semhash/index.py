@@ -40,6 +40,10 @@ ANNOY = "annoy.ann"
 # Annoy inspects this many nodes per result and tree by default (its own default is 1):
 # learned codes repeat (72 test documents had 14 distinct codes), and repeats cost Annoy recall.
 SEARCH_NODES_PER_RESULT_AND_TREE = 10
+# An exact scan of this many codes answers a query as fast as Annoy does at the default
+# search_k (measured on CIFAR-10's 50,000 64-bit codes; see docs/RESULTS.md), so smaller
+# indexes are scanned exactly unless Annoy is asked for.
+EXACT_SCAN_MAX = 50_000
 FEATURES = {"text": TextFeatures, "images": PixelFeatures}
 
 
@@ -322,12 +326,15 @@ class Index:
         self._expect_kind("images", "query it with text or --like ID")
         return codes.pack(self.model.encode(self.features.transform(images)))
 
-    def search(self, query, k=10, exact=False, search_k=None):
+    def search(self, query, k=10, exact=None, search_k=None):
         """Rows and Hamming distances of the `k` codes nearest to a packed `query`.
 
-        exact: scan every code instead of asking Annoy. search_k: the Annoy nodes to
-        inspect, by default 10 x trees x k.
+        exact: True scans every code, False asks Annoy, None (the default) scans where
+        that is faster: up to EXACT_SCAN_MAX codes. search_k: the Annoy nodes to inspect,
+        by default 10 x trees x k.
         """
+        if exact is None:
+            exact = len(self.packed) <= EXACT_SCAN_MAX
         if exact:
             return codes.nearest(self.packed, query, k)
         if search_k is None:
@@ -348,14 +355,14 @@ class Index:
             hits.append(hit)
         return hits
 
-    def query(self, text, k=10, exact=False, search_k=None):
+    def query(self, text, k=10, exact=None, search_k=None):
         """The `k` documents whose codes are nearest to the code of `text`."""
         packed, known = self.encode([text])
         if known[0] == 0:
             raise SemhashError("none of the query's words are in the index's vocabulary; try other words")
         return self._hits(*self.search(packed[0], k, exact, search_k))
 
-    def query_image(self, image, k=10, exact=False, search_k=None):
+    def query_image(self, image, k=10, exact=None, search_k=None):
         """The `k` images whose codes are nearest to the code of `image` (uint8, height x width x 3)."""
         return self._hits(*self.search(self.encode_images(image[None])[0], k, exact, search_k))
 
@@ -371,7 +378,7 @@ class Index:
         """The stored record of an indexed document or image."""
         return self.records[self._row(item_id)]
 
-    def like(self, item_id, k=10, exact=False, search_k=None):
+    def like(self, item_id, k=10, exact=None, search_k=None):
         """The `k` items nearest to an indexed item, leaving the item itself out."""
         row = self._row(item_id)
         found, distances = self.search(self.packed[row], k + 1, exact, search_k)

@@ -132,3 +132,14 @@ def test_damaged_index_gives_a_clear_error(saved, tmp_path, damage, message):
 def test_query_with_no_known_words(saved):
     with pytest.raises(SemhashError, match="none of the query's words"):
         Index.open(saved.folder).query("zebra giraffe 斑马")
+
+
+def test_small_indexes_are_scanned_exactly_unless_annoy_is_asked_for(saved, monkeypatch):
+    opened = Index.open(saved.folder)
+    calls = []
+    monkeypatch.setattr(opened, "annoy", lambda: calls.append(1) or opened.__class__.annoy(opened))
+    query = opened.packed[0]
+    assert [a.tolist() for a in opened.search(query, k=5)] == [a.tolist() for a in opened.search(query, k=5, exact=True)]
+    assert calls == []
+    opened.search(query, k=5, exact=False)
+    assert calls == [1]
