@@ -13,9 +13,7 @@ the real-valued features (cosine for text, Euclidean for pixels), LSH, PCAH and 
 """
 
 import argparse
-import pickle
 import sys
-import tarfile
 import time
 from pathlib import Path
 
@@ -23,8 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from semhash import baselines, codes, metrics  # noqa: E402
-from text_defaults import newsgroups  # noqa: E402  (a sibling script: the 20NG reader)
+from semhash import baselines, codes, datasets, metrics  # noqa: E402
 
 BITS = (16, 32, 64, 128)
 HASHES = {"LSH": baselines.LSH, "PCAH": baselines.PCAH, "PCA-ITQ": baselines.PCAITQ}
@@ -39,9 +36,9 @@ def tfidf(database, queries, **options):
 
 
 def newsgroups_features(data):
-    train, train_labels, test, test_labels = newsgroups(data / "20news-bydate.tar.gz")
-    database, queries = tfidf(train, test, max_df=0.5, stop_words="english")
-    return database, train_labels, queries, test_labels
+    train, test = datasets.newsgroups(data)
+    database, queries = tfidf(train.items, test.items, max_df=0.5, stop_words="english")
+    return database, train.labels, queries, test.labels
 
 
 def jieba_tokens(text):
@@ -51,42 +48,17 @@ def jieba_tokens(text):
 
 
 def thucnews_features(data):
-    def read(name):
-        lines = (data / "thucnews-headlines" / name).read_text(encoding="utf-8").splitlines()
-        headlines, labels = zip(*(line.rsplit("\t", 1) for line in lines if line))
-        return list(headlines), np.array(labels)
-
-    (dev, dev_labels), (test, test_labels) = read("dev.txt"), read("test.txt")
-    database, queries = tfidf(dev, test, tokenizer=jieba_tokens, token_pattern=None)
-    return database, dev_labels, queries, test_labels
-
-
-class ArrayUnpickler(pickle.Unpickler):
-    """Unpickles CIFAR-10's batches and nothing else: only numpy's array globals are allowed."""
-
-    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy", "ndarray"), ("numpy", "dtype")}
-
-    def find_class(self, module, name):
-        if (module, name) not in self.ALLOWED:
-            raise pickle.UnpicklingError(f"refusing {module}.{name} in a CIFAR-10 batch")
-        return super().find_class(module, name)
+    dev, test = datasets.thucnews(data)
+    database, queries = tfidf(dev.items, test.items, tokenizer=jieba_tokens, token_pattern=None)
+    return database, dev.labels, queries, test.labels
 
 
 def cifar10_features(data):
-    batches = {}
-    with tarfile.open(data / "cifar-10-python.tar.gz") as tar:
-        for member in tar.getmembers():
-            name = Path(member.name).name
-            if name.startswith(("data_batch_", "test_batch")):
-                batches[name] = ArrayUnpickler(tar.extractfile(member), encoding="latin1").load()
+    def pixels(split):
+        return split.items.reshape(len(split.items), -1).astype(np.float32) / 255
 
-    def split(names):
-        pixels = np.concatenate([batches[n]["data"] for n in names]).astype(np.float32) / 255
-        return pixels, np.concatenate([batches[n]["labels"] for n in names])
-
-    database, database_labels = split([f"data_batch_{i}" for i in range(1, 6)])
-    queries, query_labels = split(["test_batch"])
-    return database, database_labels, queries, query_labels
+    train, test = datasets.cifar10(data)
+    return pixels(train), train.labels, pixels(test), test.labels
 
 
 FEATURES = {"20newsgroups": newsgroups_features, "thucnews": thucnews_features, "cifar10": cifar10_features}

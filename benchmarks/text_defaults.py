@@ -17,7 +17,6 @@ Each config is {"features": {...TextFeatures params}, "model": {...StackedAutoen
 import argparse
 import json
 import sys
-import tarfile
 import time
 from pathlib import Path
 
@@ -25,36 +24,21 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from semhash import StackedAutoencoder, TextCorpus, TextFeatures, codes  # noqa: E402
+from semhash import StackedAutoencoder, TextCorpus, TextFeatures, codes, datasets, metrics  # noqa: E402
 
 
 def precision_at(database, labels, queries, query_labels, k, leave_out_self=False):
-    """Mean share of same-label items among each query's k nearest codes."""
-    tie_break = np.random.default_rng(0).permutation(len(labels))
-    total = 0.0
-    for i, query in enumerate(queries):
-        distances = codes.hamming(database, query).astype(np.float64)
-        if leave_out_self:
-            distances[i] = np.inf
-        nearest = np.lexsort((tie_break, distances))[:k]
-        total += np.mean(labels[nearest] == query_labels[i])
-    return total / len(queries)
+    """Mean share of same-label items among each query's k nearest codes (ties by seed 0).
 
-
-def newsgroups(archive):
-    """(train texts, train labels, test texts, test labels), header blocks removed."""
-    splits = {"train": ([], []), "test": ([], [])}
-    with tarfile.open(archive) as tar:
-        for member in sorted(tar.getmembers(), key=lambda m: m.name):
-            parts = member.name.split("/")
-            if not member.isfile() or len(parts) != 3:
-                continue
-            text = tar.extractfile(member).read().decode("latin-1")
-            texts, labels = splits[parts[0].rsplit("-", 1)[1]]
-            texts.append(text.split("\n\n", 1)[1] if "\n\n" in text else "")
-            labels.append(parts[1])
-    (train, train_labels), (test, test_labels) = splits["train"], splits["test"]
-    return train, np.array(train_labels), test, np.array(test_labels)
+    leave_out_self: query i is database row i, left out of its own k nearest: rank k + 1
+    deep and drop the query's own row, or the last row where its own is not among them.
+    """
+    rows, _ = metrics.hamming_ranking(database, queries, k + 1 if leave_out_self else k, seed=0)
+    if leave_out_self:
+        dropped = rows == np.arange(len(rows))[:, None]
+        dropped[~dropped.any(axis=1), -1] = True
+        rows = rows[~dropped].reshape(len(rows), -1)
+    return metrics.precision_at(metrics.relevance(rows, labels, query_labels), k)
 
 
 def fit(config, texts, min_df):
@@ -82,7 +66,7 @@ def folder_row(config, root, k=10):
 
 
 def newsgroups_row(config, data, n_queries, k=100):
-    train, train_labels, test, test_labels = data
+    (train, train_labels), (test, test_labels) = data
     chosen = np.random.default_rng(1).choice(len(test), n_queries, replace=False)
     started = time.perf_counter()
     features, model, database = fit(config, train, min_df=2)
@@ -106,7 +90,7 @@ def main():
         for config in configs:
             print(folder_row(config, args.folder), flush=True)
     if args.data:
-        data = newsgroups(Path(args.data) / "20news-bydate.tar.gz")
+        data = datasets.newsgroups(args.data)
         print(f"\n20 Newsgroups: precision@100, {args.queries} test posts as queries\n")
         print("| config | P@100 | time |\n|---|---|---|", flush=True)
         for config in configs:
