@@ -1,5 +1,7 @@
 """`semhash index` and `semhash query` on image folders and CIFAR-10 batches."""
 
+import pickle
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -8,8 +10,7 @@ from PIL import Image
 from cli import cli
 from conftest import json_lines
 from semhash.contact_sheet import default_scale, sheet_size
-from test_image_model import class_images
-from test_images import ARCHIVE_ORDER, write_archive, write_python_folder
+from test_images import ARCHIVE_ORDER, RunsACommand, write_archive, write_python_folder
 
 TINY_IMAGES = ["--bits", "8", "--pretrain-epochs", "2", "--epochs", "4", "--min-steps", "0", "--batch-size", "8",
                "--quiet"]
@@ -105,3 +106,13 @@ def test_cifar_archive_with_the_conv_model_and_a_test_image_query(tmp_path):
         assert drawn.size == sheet_size((32, 32, 3), 4, default_scale((32, 32, 3)))
     info = runner.invoke(cli, ["info", str(index), "--plain"])
     assert info.exit_code == 0 and "conv" in info.output, info.output
+
+
+def test_a_hostile_pickle_stops_the_index_with_a_message_and_runs_nothing(tmp_path):
+    python_dir = write_python_folder(tmp_path / "cifar-10-batches-py")
+    marker = tmp_path / "MARKER"
+    (python_dir / "data_batch_2").write_bytes(pickle.dumps({"data": RunsACommand(f"touch {marker}")}, protocol=2))
+    result = CliRunner().invoke(cli, ["index", str(python_dir), "-o", str(tmp_path / "index"), *TINY_IMAGES])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "refusing to load" in result.output and "data_batch_2" in result.output
+    assert not marker.exists() and not (tmp_path / "index").exists()
