@@ -42,6 +42,10 @@ class StackedAutoencoder:
     training lowers the loss but hurts retrieval on 20 Newsgroups; too few updates hurt
     the bundled corpus. See benchmarks/text_defaults.py.)
     batch_size: rows per step, or "auto": a 32nd of the rows, between 16 and 128.
+    supervised_epochs: of supervised fine-tuning, when `fit` is given labels.
+
+    X may be CSR bag-of-words rows, dense rows, or images (rows, height, width, channels),
+    which are taken as pixel vectors.
 
     Fitted attributes: `weights_` ([(kernel, bias)] of the encoder), `thresholds_`
     (per-bit threshold on the code layer's pre-activation), `encoder_` (the Keras
