@@ -13,7 +13,7 @@ from semhash.corpus import DEFAULT_PATTERNS, TextCorpus, read_text
 from semhash.errors import SemhashError
 from semhash.features import WEIGHTINGS
 from semhash.index import MANIFEST, Index
-from semhash.model import ARCHITECTURES, IMAGE_DEFAULTS, StackedAutoencoder
+from semhash.model import ARCHITECTURES, BINARIZERS, IMAGE_DEFAULTS, StackedAutoencoder
 
 INDEXES = Path("indexes")
 
@@ -150,6 +150,9 @@ def index_name(path):
 @click.option("--batch-size", callback=batch_size,
               help="Rows per training step; auto is a 32nd of the corpus, between 16 and 128.")
 @click.option("--learning-rate", type=click.FloatRange(0, min_open=True), help="Adam's step size [default: 0.001].")
+@click.option("--binarize", type=click.Choice(BINARIZERS),
+              help="Turn the code layer into bits by an ITQ rotation or at each unit's median "
+                   "[default: itq; median for --arch conv].")
 @click.option("--max-features", type=click.IntRange(1), default=10000, show_default=True,
               help="Text: largest vocabulary, keeping the most frequent terms.")
 @click.option("--min-df", type=Number(), default=2, show_default=True,
@@ -165,7 +168,7 @@ def index_name(path):
 @click.option("--plain", is_flag=True, help="A readable summary instead of a JSON line.")
 @click.pass_context
 def index(ctx, corpus_path, output, kind, patterns, split, size, arch, bits, hidden, filters, pretrain_epochs, epochs,
-          min_steps, batch_size, learning_rate, max_features, min_df, max_df, weighting, user_dict, trees, seed, quiet,
+          min_steps, batch_size, learning_rate, binarize, max_features, min_df, max_df, weighting, user_dict, trees, seed, quiet,
           plain):
     """Index PATH: a folder of text files (.txt and .md by default), a folder of images, or
     CIFAR-10 (the python or binary batches, as a folder or the .tar.gz archive)."""
@@ -177,7 +180,7 @@ def index(ctx, corpus_path, output, kind, patterns, split, size, arch, bits, hid
     output = output or INDEXES / index_name(corpus_path)
     training = {name: value for name, value in (
         ("pretrain_epochs", pretrain_epochs), ("epochs", epochs), ("min_steps", min_steps),
-        ("batch_size", batch_size), ("learning_rate", learning_rate)) if value is not None}
+        ("batch_size", batch_size), ("learning_rate", learning_rate), ("binarize", binarize)) if value is not None}
     training.update(bits=bits, seed=seed, verbose=not quiet)
     if kind == "text":
         from semhash.features import TextFeatures

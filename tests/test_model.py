@@ -42,12 +42,25 @@ def test_fine_tuning_makes_at_least_min_steps_updates(X):
     assert len(model.history_["finetune"]) == model.history_["finetune_epochs"]
 
 
-def test_codes_are_binary_and_balanced(fitted, X):
+def test_codes_are_binary_and_cut_by_a_rotation_learned_with_itq(fitted, X):
     bits = fitted.encode(X)
     assert bits.dtype == bool and bits.shape == (X.shape[0], 16)
-    np.testing.assert_allclose(bits.mean(axis=0), 0.5, atol=0.05)
+    assert fitted.history_["binarize"] == "itq"
+    np.testing.assert_allclose(fitted.rotation_ @ fitted.rotation_.T, np.eye(16), atol=1e-5)
+    assert 0 < bits.mean() < 1
     real = fitted.transform(X)
     assert real.shape == (X.shape[0], 16) and 0 <= real.min() and real.max() <= 1
+
+
+def test_median_binarizing_balances_every_bit(X):
+    model = StackedAutoencoder(**{**TINY_MODEL, "binarize": "median"}).fit(X)
+    np.testing.assert_allclose(model.encode(X).mean(axis=0), 0.5, atol=0.05)
+    np.testing.assert_array_equal(model.rotation_, np.eye(16))
+
+
+def test_too_few_rows_for_itq_fall_back_to_medians(X):
+    model = StackedAutoencoder(**{**TINY_MODEL, "epochs": 1}).fit(X[:20])
+    assert model.history_["binarize"] == "median"
 
 
 def test_same_seed_gives_the_same_codes(fitted, X):
