@@ -163,7 +163,7 @@ class _Cifar:
         path = Path(path)
         if not path.exists():
             raise SemhashError(f"{path} does not exist; give the CIFAR-10 folder or its archive")
-        self.root = _cifar_root(path, self.folder_name).absolute()
+        self.root = _cifar_root(path, self.folder_name).resolve()
         self.split = split
         self.in_archive = self.root.is_file()
         self.skipped = []
@@ -439,7 +439,7 @@ class ImageFolder:
 
     def describe(self):
         """What a manifest records about where the images came from."""
-        return {"kind": self.kind, "root": str(self.root.absolute()), "size": list(self.size)}
+        return {"kind": self.kind, "root": str(self.root.resolve()), "size": list(self.size)}
 
     def _skip(self, path, reason):
         self.skipped.append(Skipped(str(path), reason))
@@ -452,7 +452,7 @@ class ImageFolder:
             pixels=np.stack([pixels for _, pixels in chunk]),
             ids=[relative.as_posix() for relative in relatives],
             labels=[relative.parts[0] if len(relative.parts) > 1 else None for relative in relatives],
-            sources=[{"path": str(path.absolute())} for path, _ in chunk],
+            sources=[{"path": str(path.resolve())} for path, _ in chunk],
         )
 
 
