@@ -135,9 +135,9 @@ class Evaluation:
         db_inputs, query_inputs = inputs
         started = time.perf_counter()
         model = make()
-        model.fit(db_inputs, self._labels[0]) if fit_labels else model.fit(db_inputs)
+        db_bits = model.fit_encode(db_inputs, self._labels[0]) if fit_labels else model.fit_encode(db_inputs)
         fitted = time.perf_counter()
-        db_codes, query_codes = codes.pack(model.encode(db_inputs)), codes.pack(model.encode(query_inputs))
+        db_codes, query_codes = codes.pack(db_bits), codes.pack(model.encode(query_inputs))
         encoded = time.perf_counter()
         rows, distances = metrics.hamming_ranking(db_codes, query_codes, DEPTH, seed=self.seed)
         ranked = time.perf_counter()

@@ -200,8 +200,7 @@ class Index:
     @classmethod
     def _trained(cls, manifest, X, features, model, records, trees, show_progress):
         """Fit `model` on the feature rows X, encode them and build Annoy over the codes."""
-        model.fit(X)
-        bits = model.encode(X, progress_label="encoding")
+        bits = model.fit_encode(X)
         annoy = _annoy(model.bits)
         annoy.set_seed(model.seed)
         with progress_bar("building Annoy index", range(len(bits)), show=show_progress) as bar:

@@ -137,12 +137,21 @@ class StackedAutoencoder:
         return X
 
     def fit(self, X, y=None):
-        """Pretrain each layer, fine-tune the unrolled autoencoder, fit bit thresholds.
+        """Pretrain each layer, fine-tune the unrolled autoencoder, fit the binarization.
 
         y: optional labels of the rows. When given, the encoder is then fine-tuned further
         for `supervised_epochs` to predict them from its code layer (a softmax head), so
         that codes of one label move together.
         """
+        self._fit(X, y)
+        return self
+
+    def fit_encode(self, X, y=None):
+        """`fit`, then the codes of X, from the pass over X that fitted the binarization."""
+        return self._binary(self._fit(X, y))
+
+    def _fit(self, X, y):
+        """Train as `fit` says; return the code layer's pre-activation for each row of X."""
         from . import network
 
         X = self._as_input(X)
@@ -166,7 +175,7 @@ class StackedAutoencoder:
             )
             if not last:
                 weights = [np.asarray(w, dtype=np.float32) for w in stack.encoders[layer].get_weights()]
-                inputs = self._chunked(self._hidden_layer, inputs, weights)
+                inputs = self._chunked(self._hidden_layer, inputs, weights, f"coding layer {layer + 1}/{stack.depth}")
         unrolled = stack.unrolled(self.input_noise, self.code_noise, self.learning_rate)
         whole = network.Batches(X, batch_rows, rng, normalize_target=softmax, shuffle=False)
         self.history_["loss_before_finetuning"] = float(unrolled.evaluate(whole, verbose=0))
@@ -184,8 +193,9 @@ class StackedAutoencoder:
             )
         self.encoder_ = stack.encoder()
         self.weights_ = stack.encoder_weights()
-        self._fit_binarizer(self._logits(X))
-        return self
+        logits = self._logits(X, progress_label="encoding")
+        self._fit_binarizer(logits)
+        return logits
 
     def _fit_binarizer(self, logits):
         """Fit `thresholds_` and `rotation_`. ITQ needs more rows than bits and a code layer of
@@ -206,10 +216,13 @@ class StackedAutoencoder:
         self.thresholds_ = np.median(logits, axis=0).astype(np.float32)
         self.rotation_ = np.eye(self.bits, dtype=np.float32)
 
-    def _chunked(self, layer, inputs, weights):
-        """`layer(chunk, weights)` over an array or CSR matrix, a chunk of rows at a time."""
+    def _chunked(self, layer, inputs, weights, progress_label=None):
+        """`layer(chunk, weights)` over an array or CSR matrix, a chunk of rows at a time,
+        with a progress bar when `progress_label` is given and the model is verbose."""
         rows = self.chunk_rows
-        outputs = [layer(inputs[start : start + rows], weights) for start in range(0, inputs.shape[0], rows)]
+        starts = range(0, inputs.shape[0], rows)
+        with progress_bar(progress_label, starts, show=bool(self.verbose and progress_label)) as bar:
+            outputs = [layer(inputs[start : start + rows], weights) for start in bar]
         return np.concatenate(outputs) if outputs else np.empty((0,), dtype=np.float32)
 
     def _hidden_layer(self, chunk, weights):
@@ -227,7 +240,7 @@ class StackedAutoencoder:
             chunk = chunk.reshape(chunk.shape[0], -1)
         return self._dense(chunk, kernel, bias)
 
-    def _logits(self, X):
+    def _logits(self, X, progress_label=None):
         """The code layer's pre-activation for each row of X."""
         if not hasattr(self, "weights_"):
             raise SemhashError(f"this {type(self).__name__} is not fitted yet; call fit first")
@@ -239,7 +252,7 @@ class StackedAutoencoder:
                 chunk = self._hidden_layer(chunk, layer)
             return self._code_layer(chunk, weights[-1])
 
-        return self._chunked(forward, X, self.weights_).reshape(X.shape[0], self.bits)
+        return self._chunked(forward, X, self.weights_, progress_label).reshape(X.shape[0], self.bits)
 
     def _check_input_shape(self, X):
         expected = self.weights_[0][0].shape[0]
@@ -254,13 +267,11 @@ class StackedAutoencoder:
         return self.fit(X).transform(X)
 
     def encode(self, X, progress_label=None):
-        """Binary codes (bool array, rows by bits), each bit cut at its fitted median."""
-        step = self.chunk_rows
-        codes = np.empty((X.shape[0], self.bits), dtype=bool)
-        with progress_bar(progress_label or "encoding", range(0, X.shape[0], step), show=self.verbose and progress_label) as bar:
-            for start in bar:
-                codes[start : start + step] = (self._logits(X[start : start + step]) - self.thresholds_) @ self.rotation_ > 0
-        return codes
+        """Binary codes (bool array, rows by bits), as the fitted binarization cuts them."""
+        return self._binary(self._logits(X, progress_label))
+
+    def _binary(self, logits):
+        return (logits - self.thresholds_) @ self.rotation_ > 0
 
     def save(self, folder):
         """Write the encoder in Keras' format (when trained here) and as numpy weights."""
