@@ -263,8 +263,9 @@ class StackedAutoencoder:
         """Real-valued codes in (0, 1), one row of `bits` per row of X."""
         return ACTIVATIONS["sigmoid"](self._logits(X))
 
-    def fit_transform(self, X):
-        return self.fit(X).transform(X)
+    def fit_transform(self, X, y=None):
+        """`fit`, then the real-valued codes of X, from the pass that fitted the binarization."""
+        return ACTIVATIONS["sigmoid"](self._fit(X, y))
 
     def encode(self, X, progress_label=None):
         """Binary codes (bool array, rows by bits), as the fitted binarization cuts them."""

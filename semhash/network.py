@@ -178,6 +178,15 @@ class Stack:
             pre_activation = CodeNoise(code_noise)(pre_activation)
         return keras.layers.Activation("sigmoid")(pre_activation)
 
+    def _coded(self, input_noise, code_noise):
+        """(input, sigmoid codes) through every encoder, the input corrupted by masking
+        noise and the code layer by Gaussian noise while training, where those are set."""
+        inputs = keras.Input(self._input_shape(0))
+        hidden = keras.layers.Dropout(input_noise)(inputs) if input_noise else inputs
+        for layer in range(self.depth - 1):
+            hidden = self._encode(layer, hidden)
+        return inputs, self._code(self._encode(self.depth - 1, hidden), code_noise)
+
     def layer_autoencoder(self, layer, input_noise, code_noise, learning_rate):
         """Autoencoder `layer` alone: corrupt its input, encode, rebuild the input."""
         inputs = keras.Input(self._input_shape(layer))
@@ -194,11 +203,7 @@ class Stack:
 
     def unrolled(self, input_noise, code_noise, learning_rate):
         """The deep autoencoder: every encoder, then every decoder in reverse."""
-        inputs = keras.Input(self._input_shape(0))
-        hidden = keras.layers.Dropout(input_noise)(inputs) if input_noise else inputs
-        for layer in range(self.depth - 1):
-            hidden = self._encode(layer, hidden)
-        hidden = self._code(self._encode(self.depth - 1, hidden), code_noise)
+        inputs, hidden = self._coded(input_noise, code_noise)
         for layer in reversed(range(self.depth)):
             hidden = self._decode(layer, hidden)
             activation = self._decode_activation(layer) if layer == 0 else self.activation
@@ -211,11 +216,7 @@ class Stack:
     def classifier(self, n_classes, input_noise, code_noise, learning_rate):
         """The encoder with a softmax over the classes on its (noisy) code layer, so that
         training it pulls the codes of one label together."""
-        inputs = keras.Input(self._input_shape(0))
-        hidden = keras.layers.Dropout(input_noise)(inputs) if input_noise else inputs
-        for layer in range(self.depth - 1):
-            hidden = self._encode(layer, hidden)
-        hidden = self._code(self._encode(self.depth - 1, hidden), code_noise)
+        inputs, hidden = self._coded(input_noise, code_noise)
         outputs = keras.layers.Dense(n_classes, activation="softmax", name="classes")(hidden)
         model = keras.Model(inputs, outputs)
         model.compile(keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy")
@@ -223,12 +224,8 @@ class Stack:
 
     def encoder(self):
         """The encoder alone, input to sigmoid codes, for saving in Keras' format."""
-        inputs = keras.Input(self._input_shape(0))
-        hidden = inputs
-        for layer in range(self.depth - 1):
-            hidden = self._encode(layer, hidden)
-        hidden = keras.layers.Activation("sigmoid")(self._encode(self.depth - 1, hidden))
-        return keras.Model(inputs, hidden, name="semhash_encoder")
+        inputs, codes = self._coded(input_noise=0, code_noise=0)
+        return keras.Model(inputs, codes, name="semhash_encoder")
 
     def encoder_weights(self):
         """[(kernel, bias), ...] of the encoder layers as numpy arrays."""

@@ -106,3 +106,8 @@ def test_supervised_fine_tuning_pulls_codes_of_a_label_together(X):
         return (bits[:, None, :] != bits[None, :, :]).sum(axis=2)[same].mean()
 
     assert spread(supervised) < spread(unsupervised)
+
+
+def test_fit_transform_and_fit_encode_give_what_fit_then_transform_and_encode_give(fitted, X):
+    np.testing.assert_allclose(StackedAutoencoder(**TINY_MODEL).fit_transform(X), fitted.transform(X), atol=1e-6)
+    np.testing.assert_array_equal(StackedAutoencoder(**TINY_MODEL).fit_encode(X), fitted.encode(X))
