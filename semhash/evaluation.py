@@ -16,6 +16,7 @@ import numpy as np
 from . import codes, datasets, metrics
 from .baselines import LSH, PCAH, PCAITQ
 from .features import TextFeatures
+from .index import SEARCH_NODES_PER_RESULT_AND_TREE, build_annoy
 from .model import ARCHITECTURES, IMAGE_DEFAULTS, StackedAutoencoder
 from .pixels import PixelFeatures
 from .progress import progress_bar
@@ -88,9 +89,7 @@ class Evaluation:
         vocabulary. Images: standardized pixels and pixels in [0, 1]."""
         if kind == "images":
             pixels = PixelFeatures(size=database.items.shape[1:3]).fit(database.items)
-            ours = (pixels.transform(database.items), pixels.transform(queries.items))
-            if self.arch == "dense":
-                ours = tuple(x.reshape(len(x), -1) for x in ours)
+            ours = (pixels.transform(database.items), pixels.transform(queries.items))  # the dense model flattens them
             flat = tuple(x.reshape(len(x), -1).astype(np.float32) / 255 for x in (database.items, queries.items))
             return ours, flat, "euclidean"
         tokenizer = functools.lru_cache(maxsize=None)(JiebaTokenizer())  # each text is cut once
@@ -148,24 +147,20 @@ class Evaluation:
         precision, recall = metrics.pr_curve(db_codes, query_codes, *self._labels, bits)
         row["pr_curve"] = {"precision": np.round(precision, 4).tolist(), "recall": np.round(recall, 4).tolist()}
         if method.startswith("semhash"):
-            row["annoy"] = self._annoy(model, db_codes, query_codes, distances[:, :ANNOY_K])
+            row["annoy"] = self._annoy(db_bits, db_codes, query_codes, distances[:, :ANNOY_K])
         return row
 
-    def _annoy(self, model, db_codes, query_codes, exact_distances):
-        """Annoy's recall@100 against the exact ranking, and query times of both searches."""
-        from annoy import AnnoyIndex
+    def _annoy(self, db_bits, db_codes, query_codes, exact_distances):
+        """Annoy's recall@100 against the exact ranking, and query times of both searches.
 
-        annoy = AnnoyIndex(model.bits, "hamming")
-        annoy.set_seed(self.seed)
-        bits = codes.unpack(db_codes, model.bits).astype(np.float32)
-        for row, vector in enumerate(bits):
-            annoy.add_item(row, vector)
+        build_seconds covers adding the database's codes and building the trees.
+        """
         started = time.perf_counter()
-        annoy.build(self.trees, n_jobs=1)
+        annoy = build_annoy(db_bits, self.trees, self.seed)
         built = time.perf_counter()
-        search_k = 10 * self.trees * ANNOY_K
+        search_k = SEARCH_NODES_PER_RESULT_AND_TREE * self.trees * ANNOY_K
         found = []
-        query_bits = codes.unpack(query_codes, model.bits).astype(np.float32)
+        query_bits = codes.unpack(query_codes, db_bits.shape[1]).astype(np.float32)
         for vector in query_bits:
             found.append(annoy.get_nns_by_vector(vector, ANNOY_K, search_k=search_k, include_distances=True)[1])
         searched = time.perf_counter()

@@ -93,6 +93,18 @@ def _annoy(n_bits):
     return AnnoyIndex(n_bits, "hamming")
 
 
+def build_annoy(bits, trees, seed, show_progress=False):
+    """An Annoy index with the Hamming metric over boolean codes (rows by bits), built on
+    one thread so that `seed` fixes its trees."""
+    annoy = _annoy(bits.shape[1])
+    annoy.set_seed(seed)
+    with progress_bar("building Annoy index", range(len(bits)), show=show_progress) as bar:
+        for row in bar:
+            annoy.add_item(row, bits[row].astype(np.float32))
+    annoy.build(trees, n_jobs=1)
+    return annoy
+
+
 class Index:
     """Binary codes of a text corpus or an image collection, with the means to encode and
     search new items.
@@ -201,12 +213,7 @@ class Index:
     def _trained(cls, manifest, X, features, model, records, trees, show_progress):
         """Fit `model` on the feature rows X, encode them and build Annoy over the codes."""
         bits = model.fit_encode(X)
-        annoy = _annoy(model.bits)
-        annoy.set_seed(model.seed)
-        with progress_bar("building Annoy index", range(len(bits)), show=show_progress) as bar:
-            for row in bar:
-                annoy.add_item(row, bits[row].astype(np.float32))
-        annoy.build(trees, n_jobs=1)
+        annoy = build_annoy(bits, trees, model.seed, show_progress)
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
