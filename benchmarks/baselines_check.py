@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from semhash import baselines, codes, datasets, metrics  # noqa: E402
+from semhash import baselines, codes, datasets, metrics, neighbours  # noqa: E402
 
 BITS = (16, 32, 64, 128)
 HASHES = {"LSH": baselines.LSH, "PCAH": baselines.PCAH, "PCA-ITQ": baselines.PCAITQ}
@@ -96,7 +96,7 @@ def main():
     image = args.corpus == "cifar10"
     depth = 1000 if image else 100
 
-    rows, _ = metrics.real_ranking(database, queries, depth, "euclidean" if image else "cosine", args.seed)
+    rows, _ = neighbours.real_ranking(database, queries, depth, "euclidean" if image else "cosine", args.seed)
     exact = scores(rows, database_labels, query_labels, image)
     log(f"exact real-valued: {exact}")
     hashed = {name: [] for name in HASHES}

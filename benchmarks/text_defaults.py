@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from semhash import StackedAutoencoder, TextCorpus, TextFeatures, codes, datasets, metrics  # noqa: E402
+from semhash import StackedAutoencoder, TextCorpus, TextFeatures, codes, datasets, metrics, neighbours  # noqa: E402
 
 
 def precision_at(database, labels, queries, query_labels, k, leave_out_self=False):
@@ -35,9 +35,7 @@ def precision_at(database, labels, queries, query_labels, k, leave_out_self=Fals
     """
     rows, _ = metrics.hamming_ranking(database, queries, k + 1 if leave_out_self else k, seed=0)
     if leave_out_self:
-        dropped = rows == np.arange(len(rows))[:, None]
-        dropped[~dropped.any(axis=1), -1] = True
-        rows = rows[~dropped].reshape(len(rows), -1)
+        rows = neighbours.without_self(rows)
     return metrics.precision_at(metrics.relevance(rows, labels, query_labels), k)
 
 

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from . import codes, datasets, metrics
+from . import codes, datasets, metrics, neighbours
 from .baselines import LSH, PCAH, PCAITQ
 from .features import TextFeatures
 from .index import SEARCH_NODES_PER_RESULT_AND_TREE, build_annoy
@@ -125,7 +125,7 @@ class Evaluation:
 
     def _exact(self, plain, metric):
         started = time.perf_counter()
-        rows, _ = metrics.real_ranking(*plain, DEPTH, metric=metric, seed=self.seed)
+        rows, _ = neighbours.real_ranking(*plain, DEPTH, metric=metric, seed=self.seed)
         seconds = {"rank_seconds": round(time.perf_counter() - started, 2)}
         return self._row(f"exact-{metric}", None, metrics.relevance(rows, *self._labels), seconds)
 

@@ -1,10 +1,8 @@
 """Retrieval quality as ../shared/PROTOCOL.md measures it: exact ranking, then precision and mAP.
 
-Every query is ranked against the whole database. Ties in distance are broken by a random
-permutation of the database fixed by a seed, never by database order: a database sorted by
-label would otherwise score the tied items of one label as if the codes had found them.
-
-Ranking gives (rows, distances); `relevance` turns rows into a boolean matrix (same label as
+Every query is ranked against the whole database by Hamming distance here (real-valued
+distances: `neighbours.real_ranking`), ties broken by a seeded permutation as `neighbours`
+explains. Ranking gives (rows, distances); `relevance` turns rows into a boolean matrix (same label as
 the query) that `precision_at` and `mean_average_precision` score. `radius_precision` and
 `pr_curve` score the set of items within a Hamming radius instead, from per-query counts of
 the database at each distance. `recall_at_k` scores an approximate search (Annoy) against the
@@ -14,16 +12,7 @@ exact ranking.
 import numpy as np
 
 from . import codes
-
-# Query-by-database cells held at once: a (rows, database) block of int64 is 32 MiB.
-CHUNK_CELLS = 2**22
-METRICS = ("cosine", "euclidean")
-
-
-def _query_chunks(n_queries, n_db):
-    """Slices of query rows small enough that a (chunk, n_db) block fits in CHUNK_CELLS."""
-    step = max(1, CHUNK_CELLS // max(1, n_db))
-    return [slice(start, start + step) for start in range(0, n_queries, step)]
+from .neighbours import query_chunks, rank
 
 
 def _hamming_blocks(db_packed, query_packed):
@@ -31,60 +20,8 @@ def _hamming_blocks(db_packed, query_packed):
     # codes.hamming XORs and sums over axis 1: with the database as (1, bytes, rows) and the
     # queries as (chunk, bytes, 1), axis 1 is the bytes and the result is (chunk, rows).
     db_bytes = np.ascontiguousarray(db_packed.T)[None]
-    for chunk in _query_chunks(len(query_packed), len(db_packed)):
+    for chunk in query_chunks(len(query_packed), len(db_packed)):
         yield chunk, codes.hamming(db_bytes, query_packed[chunk][:, :, None])
-
-
-def _dense(matrix):
-    """A numpy array of a numpy array or a scipy sparse matrix."""
-    return matrix.toarray() if hasattr(matrix, "toarray") else np.asarray(matrix)
-
-
-def _squared_lengths(matrix):
-    """Squared length of each row of a numpy array or a scipy sparse matrix."""
-    squares = matrix.multiply(matrix) if hasattr(matrix, "multiply") else np.square(matrix)
-    return np.asarray(squares.sum(axis=1), dtype=np.float64).ravel()
-
-
-def _real_blocks(db, queries, metric):
-    """Yield (query slice, cosine or Euclidean distances of those queries to every database row)."""
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; choose from {', '.join(METRICS)}")
-    db_squares = _squared_lengths(db)
-    query_squares = _squared_lengths(queries)
-    db_t = db.T
-    for chunk in _query_chunks(queries.shape[0], db.shape[0]):
-        products = _dense(queries[chunk] @ db_t).astype(np.float64)
-        if metric == "cosine":
-            # A row of zeros (a text of unknown words) is at distance 1 from everything.
-            lengths = np.sqrt(query_squares[chunk, None] * db_squares[None, :])
-            yield chunk, 1 - np.divide(products, lengths, out=np.zeros_like(products), where=lengths > 0)
-        else:
-            squares = query_squares[chunk, None] - 2 * products + db_squares[None, :]
-            yield chunk, np.sqrt(np.maximum(squares, 0))
-
-
-def _first(distances, tie_rank, depth):
-    """Columns of the `depth` smallest distances of each row, nearest first, ties by `tie_rank`."""
-    cutoff = np.partition(distances, depth - 1, axis=1)[:, depth - 1 : depth]
-    # Everything nearer than the cutoff is in; the tied items of lowest tie rank fill the rest.
-    key = np.where(distances < cutoff, -1, np.where(distances == cutoff, tie_rank, len(tie_rank)))
-    chosen = np.argpartition(key, depth - 1, axis=1)[:, :depth]
-    order = np.lexsort((tie_rank[chosen], np.take_along_axis(distances, chosen, axis=1)), axis=1)
-    return np.take_along_axis(chosen, order, axis=1)
-
-
-def _rank(blocks, n_queries, n_db, depth, seed, dtype):
-    """(rows, distances) of the first `depth` database rows, from blocks of distances."""
-    tie_rank = np.random.default_rng(seed).permutation(n_db)
-    depth = min(depth, n_db)
-    rows = np.empty((n_queries, depth), dtype=np.int64)
-    distances = np.empty((n_queries, depth), dtype=dtype)
-    for chunk, block in blocks:
-        first = _first(block, tie_rank, depth)
-        rows[chunk] = first
-        distances[chunk] = np.take_along_axis(block, first, axis=1)
-    return rows, distances
 
 
 def hamming_ranking(db_packed, query_packed, depth, seed=0):
@@ -94,19 +31,7 @@ def hamming_ranking(db_packed, query_packed, depth, seed=0):
     (n_queries, min(depth, n_db)) int64, nearest first.
     """
     blocks = _hamming_blocks(db_packed, query_packed)
-    return _rank(blocks, len(query_packed), len(db_packed), depth, seed, np.int64)
-
-
-def real_ranking(db, queries, depth, metric="cosine", seed=0):
-    """The first `depth` database rows for each query by cosine or Euclidean distance.
-
-    The exact real-valued baseline. db, queries: numpy arrays or scipy sparse matrices (CSR)
-    with the same columns. Ties (a query of zeros, duplicate rows) are broken by a seeded
-    permutation, as in `hamming_ranking`. Returns (rows int64, distances float64), both
-    (n_queries, min(depth, n_db)), nearest first; cosine distance is 1 - cosine similarity.
-    """
-    blocks = _real_blocks(db, queries, metric)
-    return _rank(blocks, queries.shape[0], db.shape[0], depth, seed, np.float64)
+    return rank(blocks, len(query_packed), len(db_packed), depth, seed, np.int64)
 
 
 def relevance(rows, db_labels, query_labels):

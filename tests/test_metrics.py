@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from semhash import codes, metrics
+from semhash import codes, metrics, neighbours
 
 # Six database codes of 4 bits and their labels, two queries. Hamming distances:
 #   query 0 = 0000 (label a): rows 0..5 at 0, 1, 2, 3, 1, 4  (rows 1 and 4 tie at 1)
@@ -140,35 +140,6 @@ def test_ties_are_broken_by_permutation_not_database_order():
     assert not np.array_equal(metrics.hamming_ranking(db, queries, 100, seed=1)[0], first)
 
 
-def test_real_ranking_by_hand():
-    db = np.array([[1.0, 0.0], [0.0, 2.0], [3.0, 3.0], [-1.0, 0.0]])
-    queries = np.array([[2.0, 0.0], [0.0, 0.0]])
-    rows, distances = metrics.real_ranking(db, queries, 4, metric="euclidean")
-    # query 0 to rows 0..3: 1, sqrt(8) = 2.83, sqrt(10) = 3.16, 3
-    assert rows[0].tolist() == [0, 1, 3, 2]
-    np.testing.assert_allclose(distances[0], [1, np.sqrt(8), 3, np.sqrt(10)])
-    rows, distances = metrics.real_ranking(db, queries, 4, metric="cosine")
-    # query 0 against rows 0..3: cosine 1, 0, 1/sqrt(2), -1; the zero query ties with everything
-    assert rows[0].tolist() == [0, 2, 1, 3]
-    np.testing.assert_allclose(distances[0], [0, 1 - 1 / np.sqrt(2), 1, 2])
-    # seed 0 permutes 4 rows as [2, 0, 1, 3]: tie ranks give the order 1, 2, 0, 3
-    assert np.random.default_rng(0).permutation(4).tolist() == [2, 0, 1, 3]
-    assert rows[1].tolist() == [1, 2, 0, 3] and distances[1].tolist() == [1, 1, 1, 1]
-
-
-def test_real_ranking_takes_sparse_rows_alike():
-    rng = np.random.default_rng(5)
-    db = sp.random(120, 40, density=0.1, format="csr", random_state=rng)
-    queries = sp.random(30, 40, density=0.1, format="csr", random_state=rng)
-    for metric in ("cosine", "euclidean"):
-        sparse_rows, sparse_distances = metrics.real_ranking(db, queries, 10, metric=metric)
-        dense_rows, dense_distances = metrics.real_ranking(db.toarray(), queries.toarray(), 10, metric=metric)
-        np.testing.assert_array_equal(sparse_rows, dense_rows)
-        np.testing.assert_allclose(sparse_distances, dense_distances)
-    with pytest.raises(ValueError, match="unknown metric"):
-        metrics.real_ranking(db, queries, 10, metric="manhattan")
-
-
 def test_recall_at_k_counts_ties_with_the_kth():
     exact = [[0, 1, 1], [2, 2, 3]]
     # query 0: another row at distance 1 is as good as the one exact search chose: 3 of 3;
@@ -183,7 +154,7 @@ def test_chunks_give_the_same_ranking(monkeypatch):
     db, queries = packed_random(rng, 50, 8), packed_random(rng, 20, 8)
     db_labels, query_labels = rng.integers(0, 2, 50), rng.integers(0, 2, 20)
     whole = metrics.hamming_ranking(db, queries, 10), metrics.pr_curve(db, queries, db_labels, query_labels, 8)
-    monkeypatch.setattr(metrics, "CHUNK_CELLS", 120)  # two queries a block
+    monkeypatch.setattr(neighbours, "CHUNK_CELLS", 120)  # two queries a block
     chunked = metrics.hamming_ranking(db, queries, 10), metrics.pr_curve(db, queries, db_labels, query_labels, 8)
     for a, b in zip(whole, chunked):
         np.testing.assert_array_equal(a[0], b[0])

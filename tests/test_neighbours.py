@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from semhash import neighbours
+
+
+def test_real_ranking_by_hand():
+    db = np.array([[1.0, 0.0], [0.0, 2.0], [3.0, 3.0], [-1.0, 0.0]])
+    queries = np.array([[2.0, 0.0], [0.0, 0.0]])
+    rows, distances = neighbours.real_ranking(db, queries, 4, metric="euclidean")
+    # query 0 to rows 0..3: 1, sqrt(8) = 2.83, sqrt(10) = 3.16, 3
+    assert rows[0].tolist() == [0, 1, 3, 2]
+    np.testing.assert_allclose(distances[0], [1, np.sqrt(8), 3, np.sqrt(10)])
+    rows, distances = neighbours.real_ranking(db, queries, 4, metric="cosine")
+    # query 0 against rows 0..3: cosine 1, 0, 1/sqrt(2), -1; the zero query ties with everything
+    assert rows[0].tolist() == [0, 2, 1, 3]
+    np.testing.assert_allclose(distances[0], [0, 1 - 1 / np.sqrt(2), 1, 2])
+    # seed 0 permutes 4 rows as [2, 0, 1, 3]: tie ranks give the order 1, 2, 0, 3
+    assert np.random.default_rng(0).permutation(4).tolist() == [2, 0, 1, 3]
+    assert rows[1].tolist() == [1, 2, 0, 3] and distances[1].tolist() == [1, 1, 1, 1]
+
+
+def test_real_ranking_takes_sparse_rows_alike():
+    rng = np.random.default_rng(5)
+    db = sp.random(120, 40, density=0.1, format="csr", random_state=rng)
+    queries = sp.random(30, 40, density=0.1, format="csr", random_state=rng)
+    for metric in ("cosine", "euclidean"):
+        sparse_rows, sparse_distances = neighbours.real_ranking(db, queries, 10, metric=metric)
+        dense_rows, dense_distances = neighbours.real_ranking(db.toarray(), queries.toarray(), 10, metric=metric)
+        np.testing.assert_array_equal(sparse_rows, dense_rows)
+        np.testing.assert_allclose(sparse_distances, dense_distances)
+    with pytest.raises(ValueError, match="unknown metric"):
+        neighbours.real_ranking(db, queries, 10, metric="manhattan")
+
+
+def test_without_self_drops_each_querys_own_row():
+    # query 1's own row is ranked; query 0's is not (a duplicate of it came first): its last goes
+    rows = np.array([[3, 2, 5], [1, 0, 4], [0, 2, 1]])
+    assert neighbours.without_self(rows).tolist() == [[3, 2], [0, 4], [0, 1]]
+
+
+def test_nearest_others_leave_each_row_out():
+    X = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.0, 5.2], [0.0, 0.3]])
+    assert neighbours.nearest_others(X, 2, metric="euclidean").tolist() == [[1, 4], [0, 4], [3, 4], [2, 4], [0, 1]]
+    # k is capped at the other rows there are
+    assert neighbours.nearest_others(X[:2], 5, metric="euclidean").tolist() == [[1], [0]]
+    duplicates = sp.csr_matrix([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    others = neighbours.nearest_others(duplicates, 2, metric="cosine")
+    assert all(i not in row for i, row in enumerate(others.tolist()))
+    assert sorted(others[0].tolist()) == [1, 2]
