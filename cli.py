@@ -153,6 +153,10 @@ def index_name(path):
 @click.option("--binarize", type=click.Choice(BINARIZERS),
               help="Turn the code layer into bits by an ITQ rotation or at each unit's median "
                    "[default: itq; median for --arch conv].")
+@click.option("--neighbours", type=click.IntRange(0),
+              help="Rebuild each item mixed with this many of its nearest items, so near items share codes; "
+                   "0 rebuilds each alone [default: 10].")
+@click.option("--neighbour-weight", type=click.FloatRange(0, 1), help="Share of the neighbours in that mix [default: 0.5].")
 @click.option("--max-features", type=click.IntRange(1), default=10000, show_default=True,
               help="Text: largest vocabulary, keeping the most frequent terms.")
 @click.option("--min-df", type=Number(), default=2, show_default=True,
@@ -168,7 +172,7 @@ def index_name(path):
 @click.option("--plain", is_flag=True, help="A readable summary instead of a JSON line.")
 @click.pass_context
 def index(ctx, corpus_path, output, kind, patterns, split, size, arch, bits, hidden, filters, pretrain_epochs, epochs,
-          min_steps, batch_size, learning_rate, binarize, max_features, min_df, max_df, weighting, user_dict, trees, seed, quiet,
+          min_steps, batch_size, learning_rate, binarize, neighbours, neighbour_weight, max_features, min_df, max_df, weighting, user_dict, trees, seed, quiet,
           plain):
     """Index PATH: a folder of text files (.txt and .md by default), a folder of images, or
     CIFAR-10 (the python or binary batches, as a folder or the .tar.gz archive)."""
@@ -180,7 +184,8 @@ def index(ctx, corpus_path, output, kind, patterns, split, size, arch, bits, hid
     output = output or INDEXES / index_name(corpus_path)
     training = {name: value for name, value in (
         ("pretrain_epochs", pretrain_epochs), ("epochs", epochs), ("min_steps", min_steps),
-        ("batch_size", batch_size), ("learning_rate", learning_rate), ("binarize", binarize)) if value is not None}
+        ("batch_size", batch_size), ("learning_rate", learning_rate), ("binarize", binarize),
+        ("neighbours", neighbours), ("neighbour_weight", neighbour_weight)) if value is not None}
     training.update(bits=bits, seed=seed, verbose=not quiet)
     if kind == "text":
         from semhash.features import TextFeatures
@@ -351,6 +356,8 @@ def bit_lengths(ctx, param, value):
 @click.option("--filters", callback=layer_sizes, help="Conv model: channels of each block.")
 @click.option("--pretrain-epochs", type=click.IntRange(0), help="Epochs of greedy pretraining for each layer.")
 @click.option("--epochs", type=click.IntRange(0), help="Epochs of end-to-end fine-tuning.")
+@click.option("--neighbours", type=click.IntRange(0), help="Nearest items each item is rebuilt with (0: none).")
+@click.option("--neighbour-weight", type=click.FloatRange(0, 1), help="Share of the neighbours in what is rebuilt.")
 @click.option("--queries", type=click.IntRange(1), help="Score a seeded sample of this many queries [default: all].")
 @click.option("--query-share", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2,
               show_default=True, help="A labelled folder: the share of each label held out as queries.")
@@ -358,13 +365,14 @@ def bit_lengths(ctx, param, value):
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars on stderr.")
 @click.option("--plain", is_flag=True, help="Print the Markdown tables instead of JSON lines.")
 def evaluate(corpus, data_dir, bits, json_path, markdown_path, plot_path, labels, no_baselines, arch, hidden, filters,
-             pretrain_epochs, epochs, queries, query_share, seed, quiet, plain):
+             pretrain_epochs, epochs, neighbours, neighbour_weight, queries, query_share, seed, quiet, plain):
     """Score semhash beside exact search, LSH, PCAH and PCA-ITQ on CORPUS: 20newsgroups,
     thucnews or cifar10 (read from --data), or a folder of text files in label subfolders."""
     from semhash.evaluation import Evaluation, markdown, plot
 
-    overrides = {name: value for name, value in (("hidden", hidden), ("filters", filters),
-                                                 ("pretrain_epochs", pretrain_epochs), ("epochs", epochs)) if value}
+    overrides = {name: value for name, value in (
+        ("hidden", hidden), ("filters", filters), ("pretrain_epochs", pretrain_epochs), ("epochs", epochs),
+        ("neighbours", neighbours), ("neighbour_weight", neighbour_weight)) if value is not None}
     evaluation = Evaluation(corpus, data_dir, bits=bits, supervised=labels, baselines=not no_baselines, arch=arch,
                             model_params=overrides, queries=queries, query_share=query_share, seed=seed,
                             verbose=not quiet)

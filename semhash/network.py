@@ -62,15 +62,16 @@ def seed_everything(seed):
 class Batches(keras.utils.PyDataset):
     """Mini-batches of rows of a dense array or CSR matrix, densified one batch at a time.
 
-    The target is the batch itself, or each row scaled to sum to one for a softmax
-    reconstruction, or the rows' entries of `labels` (class numbers) when given. Rows are
-    shuffled each epoch by `rng`.
+    The target is the batch itself or, when given, the same rows of `targets`; each target
+    row is scaled to sum to one for a softmax reconstruction. With `labels` (class numbers)
+    the target is the rows' labels instead. Rows are shuffled each epoch by `rng`.
     """
 
-    def __init__(self, inputs, batch_size, rng, normalize_target=False, shuffle=True, labels=None):
+    def __init__(self, inputs, batch_size, rng, normalize_target=False, shuffle=True, labels=None, targets=None):
         super().__init__(workers=1, use_multiprocessing=False)
         self.inputs = inputs
         self.labels = labels
+        self.targets = targets
         self.batch_size = batch_size
         self.rng = rng
         self.normalize_target = normalize_target
@@ -83,19 +84,24 @@ class Batches(keras.utils.PyDataset):
 
     def __getitem__(self, index):
         rows = np.sort(self.order[index * self.batch_size : (index + 1) * self.batch_size])
-        batch = self.inputs[rows]
-        batch = batch.toarray() if sp.issparse(batch) else np.asarray(batch)
-        batch = batch.astype(np.float32, copy=False)
+        batch = _densified(self.inputs[rows])
         if self.labels is not None:
             return batch, self.labels[rows]
+        target = batch if self.targets is None else _densified(self.targets[rows])
         if not self.normalize_target:
-            return batch, batch
-        totals = batch.sum(axis=1, keepdims=True)
-        return batch, batch / np.maximum(totals, 1e-12)
+            return batch, target
+        totals = target.sum(axis=1, keepdims=True)
+        return batch, target / np.maximum(totals, 1e-12)
 
     def on_epoch_end(self):
         if self.shuffle:
             self.rng.shuffle(self.order)
+
+
+def _densified(rows):
+    """float32 numpy rows of a dense array or CSR matrix."""
+    rows = rows.toarray() if sp.issparse(rows) else np.asarray(rows)
+    return rows.astype(np.float32, copy=False)
 
 
 class CodeNoise(keras.layers.Layer):

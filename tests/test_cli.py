@@ -1,3 +1,4 @@
+import json
 import shutil
 
 import pytest
@@ -71,11 +72,12 @@ def test_default_index_is_the_only_one_under_indexes(built_index, runner, tmp_pa
 def test_index_writes_under_indexes_named_after_the_folder(runner, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write_corpus(tmp_path / "mydocs", per_topic=4)
-    result = runner.invoke(cli, ["index", "mydocs", *TINY_CLI])
+    result = runner.invoke(cli, ["index", "mydocs", *TINY_CLI, "--neighbours", "0"])
     assert result.exit_code == 0, result.output
     summary = json_lines(result.stdout)[0]
     assert summary["index"] == "indexes/mydocs" and summary["documents"] == 12
-    assert (tmp_path / "indexes" / "mydocs" / "manifest.json").is_file()
+    manifest = json.loads((tmp_path / "indexes" / "mydocs" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["model"]["neighbours"] == 0 and manifest["model"]["neighbour_weight"] == 0.5
 
 
 def test_skipped_and_undecodable_files_are_reported(runner, tmp_path):

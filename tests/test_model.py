@@ -79,6 +79,9 @@ def test_save_and_load_give_the_same_codes(fitted, X, tmp_path):
     assert (tmp_path / "encoder.keras").is_file()
     loaded = StackedAutoencoder.load(tmp_path, params)
     np.testing.assert_array_equal(loaded.encode(X), fitted.encode(X))
+    # a training setting from a later semhash is passed over: inference needs only the weights
+    later = StackedAutoencoder.load(tmp_path, {**params, "a_later_setting": 3})
+    np.testing.assert_array_equal(later.encode(X), fitted.encode(X))
 
 
 def test_keras_encoder_matches_numpy_inference(fitted, X):
@@ -111,3 +114,41 @@ def test_supervised_fine_tuning_pulls_codes_of_a_label_together(X):
 def test_fit_transform_and_fit_encode_give_what_fit_then_transform_and_encode_give(fitted, X):
     np.testing.assert_allclose(StackedAutoencoder(**TINY_MODEL).fit_transform(X), fitted.transform(X), atol=1e-6)
     np.testing.assert_array_equal(StackedAutoencoder(**TINY_MODEL).fit_encode(X), fitted.encode(X))
+
+
+def test_neighbour_targets_mix_each_row_with_its_nearest_rows():
+    # Four bags of words: rows 0 and 1 share their words, rows 2 and 3 theirs.
+    X = sp.csr_matrix(np.array([[2, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 3], [0, 0, 2, 2]], dtype=np.float32))
+    model = StackedAutoencoder(neighbours=1, neighbour_weight=0.25)
+    targets = model._targets(X).toarray()
+    own = X.toarray() / X.toarray().sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(targets, 0.75 * own + 0.25 * own[[1, 0, 3, 2]], atol=1e-6)
+    # pixels (Euclidean, unscaled), images keep their shape
+    images = np.array([0.0, 0.1, 5.0, 5.2], dtype=np.float32)[:, None, None, None] * np.ones((1, 2, 2, 3), np.float32)
+    mixed = StackedAutoencoder(neighbours=1, neighbour_weight=0.5, output_loss="mse")._targets(images)
+    assert mixed.shape == images.shape
+    np.testing.assert_allclose(mixed[:, 0, 0, 0], [0.05, 0.05, 5.1, 5.1], atol=1e-6)
+    assert StackedAutoencoder(neighbours=0)._targets(X) is None
+
+
+def test_neighbour_targets_change_training(X):
+    alone = StackedAutoencoder(**{**TINY_MODEL, "neighbours": 0}).fit(X)
+    mixed = StackedAutoencoder(**{**TINY_MODEL, "neighbours": 3}).fit(X)
+    assert not np.allclose(alone.weights_[0][0], mixed.weights_[0][0])
+
+
+@pytest.mark.parametrize("params", [{"neighbours": -1}, {"neighbours": 2.5}, {"neighbour_weight": 1.5}])
+def test_bad_neighbour_settings_are_refused(X, params):
+    with pytest.raises(SemhashError, match="neighbour"):
+        StackedAutoencoder(**params).fit(X)
+
+
+def test_with_labels_neighbours_are_sought_within_each_label():
+    X = sp.csr_matrix(np.array([[2, 1, 0], [1, 1, 0], [2, 1, 0.1], [0, 0, 1]], dtype=np.float32))
+    model = StackedAutoencoder(neighbours=2)
+    assert sorted(model._nearest(X, "cosine", None)[0]) == [1, 2]
+    # row 0's label holds rows 0 and 1 only: its one neighbour is repeated; row 3 is alone
+    others = model._nearest(X, "cosine", np.array(["a", "a", "b", "b"]))
+    assert others.tolist() == [[1, 1], [0, 0], [3, 3], [2, 2]]
+    alone = model._nearest(X, "cosine", np.array(["a", "a", "a", "b"]))
+    assert alone[3].tolist() == [3, 3]
