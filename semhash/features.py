@@ -19,6 +19,11 @@ VOCABULARY_FILE = "vocabulary.txt"
 LEXICON_FILE = "lexicon.npz"
 
 
+def inverse_document_frequency(document_frequency, n_documents):
+    """Smoothed idf, as scikit-learn's TfidfTransformer: log((1 + n) / (1 + df)) + 1, float32."""
+    return np.log((1 + n_documents) / (1 + np.asarray(document_frequency))).astype(np.float32) + 1
+
+
 class TextFeatures:
     """Turns texts into weighted bag-of-words rows (CSR, float32).
 
@@ -104,7 +109,7 @@ class TextFeatures:
 
     def idf(self):
         """Smoothed inverse document frequency of each term."""
-        return np.log((1 + self.n_documents_) / (1 + self.document_frequency_)).astype(np.float32) + 1
+        return inverse_document_frequency(self.document_frequency_, self.n_documents_)
 
     def weigh(self, counts):
         """Weight a CSR matrix of counts, then scale its rows (a new matrix)."""
