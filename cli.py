@@ -78,6 +78,29 @@ def layer_sizes(ctx, param, value):
     return sizes
 
 
+def model_options(command):
+    """The model settings that `index` and `evaluate` both take; each defaults to the model's own."""
+    options = [
+        click.option("--hidden", callback=layer_sizes,
+                     help="Dense: sizes of the hidden layers before the code layer [default: 256 for text, 1024 for images]."),
+        click.option("--filters", callback=layer_sizes, help="Conv: channels of each convolution block [default: 32,64,128]."),
+        click.option("--pretrain-epochs", type=click.IntRange(0), help="Epochs of greedy pretraining for each layer."),
+        click.option("--epochs", type=click.IntRange(0), help="Epochs of end-to-end fine-tuning."),
+        click.option("--neighbours", type=click.IntRange(0),
+                     help="Rebuild each item mixed with this many of its nearest items, so near items share codes; "
+                          "0 rebuilds each alone [default: 10 for text, 0 for images]."),
+        click.option("--neighbour-weight", type=click.FloatRange(0, 1), help="Share of the neighbours in that mix [default: 0.5]."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def settings_given(**settings):
+    """The settings the user gave: those not None."""
+    return {name: value for name, value in settings.items() if value is not None}
+
+
 def emit(row, plain_line=None, plain=False):
     """One JSON line on stdout, or the human line when --plain."""
     click.echo(plain_line if plain else json.dumps(row, ensure_ascii=False))
@@ -140,11 +163,7 @@ def index_name(path):
 @click.option("--arch", type=click.Choice(sorted(ARCHITECTURES)), default="dense", show_default=True,
               help="Images: a dense or a convolutional stacked autoencoder.")
 @click.option("--bits", type=click.IntRange(1, 1024), default=64, show_default=True, help="Bits per code.")
-@click.option("--hidden", callback=layer_sizes,
-              help="Dense: sizes of the hidden layers before the code layer [default: 256 for text, 1024 for images].")
-@click.option("--filters", callback=layer_sizes, help="Conv: channels of each convolution block [default: 32,64,128].")
-@click.option("--pretrain-epochs", type=click.IntRange(0), help="Epochs of greedy pretraining for each layer.")
-@click.option("--epochs", type=click.IntRange(0), help="Epochs of end-to-end fine-tuning.")
+@model_options
 @click.option("--min-steps", type=click.IntRange(0),
               help="Fine-tune for at least this many updates, adding epochs on a small corpus [default: 400].")
 @click.option("--batch-size", callback=batch_size,
@@ -153,10 +172,6 @@ def index_name(path):
 @click.option("--binarize", type=click.Choice(BINARIZERS),
               help="Turn the code layer into bits by an ITQ rotation or at each unit's median "
                    "[default: itq; median for --arch conv].")
-@click.option("--neighbours", type=click.IntRange(0),
-              help="Rebuild each item mixed with this many of its nearest items, so near items share codes; "
-                   "0 rebuilds each alone [default: 10].")
-@click.option("--neighbour-weight", type=click.FloatRange(0, 1), help="Share of the neighbours in that mix [default: 0.5].")
 @click.option("--max-features", type=click.IntRange(1), default=10000, show_default=True,
               help="Text: largest vocabulary, keeping the most frequent terms.")
 @click.option("--min-df", type=Number(), default=2, show_default=True,
@@ -182,10 +197,9 @@ def index(ctx, corpus_path, output, kind, patterns, split, size, arch, bits, hid
     warn = None if quiet else (lambda message: click.echo(f"semhash: warning: {message}", err=True))
     kind = detect_kind(corpus_path) if kind == "auto" else KINDS[kind]
     output = output or INDEXES / index_name(corpus_path)
-    training = {name: value for name, value in (
-        ("pretrain_epochs", pretrain_epochs), ("epochs", epochs), ("min_steps", min_steps),
-        ("batch_size", batch_size), ("learning_rate", learning_rate), ("binarize", binarize),
-        ("neighbours", neighbours), ("neighbour_weight", neighbour_weight)) if value is not None}
+    training = settings_given(pretrain_epochs=pretrain_epochs, epochs=epochs, min_steps=min_steps, batch_size=batch_size,
+                              learning_rate=learning_rate, binarize=binarize, neighbours=neighbours,
+                              neighbour_weight=neighbour_weight)
     training.update(bits=bits, seed=seed, verbose=not quiet)
     if kind == "text":
         from semhash.features import TextFeatures
@@ -352,12 +366,7 @@ def bit_lengths(ctx, param, value):
 @click.option("--no-baselines", is_flag=True, help="Only semhash's rows (no exact, LSH, PCAH, PCA-ITQ).")
 @click.option("--arch", type=click.Choice(sorted(ARCHITECTURES)), default="dense", show_default=True,
               help="Images: the model to evaluate.")
-@click.option("--hidden", callback=layer_sizes, help="Dense model: hidden layer sizes.")
-@click.option("--filters", callback=layer_sizes, help="Conv model: channels of each block.")
-@click.option("--pretrain-epochs", type=click.IntRange(0), help="Epochs of greedy pretraining for each layer.")
-@click.option("--epochs", type=click.IntRange(0), help="Epochs of end-to-end fine-tuning.")
-@click.option("--neighbours", type=click.IntRange(0), help="Nearest items each item is rebuilt with (0: none).")
-@click.option("--neighbour-weight", type=click.FloatRange(0, 1), help="Share of the neighbours in what is rebuilt.")
+@model_options
 @click.option("--queries", type=click.IntRange(1), help="Score a seeded sample of this many queries [default: all].")
 @click.option("--query-share", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2,
               show_default=True, help="A labelled folder: the share of each label held out as queries.")
@@ -370,9 +379,8 @@ def evaluate(corpus, data_dir, bits, json_path, markdown_path, plot_path, labels
     thucnews or cifar10 (read from --data), or a folder of text files in label subfolders."""
     from semhash.evaluation import Evaluation, markdown, plot
 
-    overrides = {name: value for name, value in (
-        ("hidden", hidden), ("filters", filters), ("pretrain_epochs", pretrain_epochs), ("epochs", epochs),
-        ("neighbours", neighbours), ("neighbour_weight", neighbour_weight)) if value is not None}
+    overrides = settings_given(hidden=hidden, filters=filters, pretrain_epochs=pretrain_epochs, epochs=epochs,
+                               neighbours=neighbours, neighbour_weight=neighbour_weight)
     evaluation = Evaluation(corpus, data_dir, bits=bits, supervised=labels, baselines=not no_baselines, arch=arch,
                             model_params=overrides, queries=queries, query_share=query_share, seed=seed,
                             verbose=not quiet)
