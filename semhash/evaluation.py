@@ -136,7 +136,8 @@ class Evaluation:
         model = make()
         db_bits = model.fit_encode(db_inputs, self._labels[0]) if fit_labels else model.fit_encode(db_inputs)
         fitted = time.perf_counter()
-        db_codes, query_codes = codes.pack(db_bits), codes.pack(model.encode(query_inputs))
+        query_bits = model.encode(query_inputs)
+        db_codes, query_codes = codes.pack(db_bits), codes.pack(query_bits)
         encoded = time.perf_counter()
         rows, distances = metrics.hamming_ranking(db_codes, query_codes, DEPTH, seed=self.seed)
         ranked = time.perf_counter()
@@ -147,10 +148,10 @@ class Evaluation:
         precision, recall = metrics.pr_curve(db_codes, query_codes, *self._labels, bits)
         row["pr_curve"] = {"precision": np.round(precision, 4).tolist(), "recall": np.round(recall, 4).tolist()}
         if method.startswith("semhash"):
-            row["annoy"] = self._annoy(db_bits, db_codes, query_codes, distances[:, :ANNOY_K])
+            row["annoy"] = self._annoy(db_bits, query_bits, db_codes, query_codes, distances[:, :ANNOY_K])
         return row
 
-    def _annoy(self, db_bits, db_codes, query_codes, exact_distances):
+    def _annoy(self, db_bits, query_bits, db_codes, query_codes, exact_distances):
         """Annoy's recall@100 against the exact ranking, and query times of both searches.
 
         build_seconds covers adding the database's codes and building the trees.
@@ -160,8 +161,7 @@ class Evaluation:
         built = time.perf_counter()
         search_k = SEARCH_NODES_PER_RESULT_AND_TREE * self.trees * ANNOY_K
         found = []
-        query_bits = codes.unpack(query_codes, db_bits.shape[1]).astype(np.float32)
-        for vector in query_bits:
+        for vector in query_bits.astype(np.float32):
             found.append(annoy.get_nns_by_vector(vector, ANNOY_K, search_k=search_k, include_distances=True)[1])
         searched = time.perf_counter()
         for packed in query_codes:
