@@ -63,14 +63,13 @@ class Batches(keras.utils.PyDataset):
     """Mini-batches of rows of a dense array or CSR matrix, densified one batch at a time.
 
     The target is the batch itself or, when given, the same rows of `targets`; each target
-    row is scaled to sum to one for a softmax reconstruction. With `labels` (class numbers)
-    the target is the rows' labels instead. Rows are shuffled each epoch by `rng`.
+    row is scaled to sum to one for a softmax reconstruction. Rows are shuffled each epoch
+    by `rng`.
     """
 
-    def __init__(self, inputs, batch_size, rng, normalize_target=False, shuffle=True, labels=None, targets=None):
+    def __init__(self, inputs, batch_size, rng, normalize_target=False, shuffle=True, targets=None):
         super().__init__(workers=1, use_multiprocessing=False)
         self.inputs = inputs
-        self.labels = labels
         self.targets = targets
         self.batch_size = batch_size
         self.rng = rng
@@ -85,8 +84,6 @@ class Batches(keras.utils.PyDataset):
     def __getitem__(self, index):
         rows = np.sort(self.order[index * self.batch_size : (index + 1) * self.batch_size])
         batch = _densified(self.inputs[rows])
-        if self.labels is not None:
-            return batch, self.labels[rows]
         target = batch if self.targets is None else _densified(self.targets[rows])
         if not self.normalize_target:
             return batch, target
@@ -219,13 +216,13 @@ class Stack:
         model.compile(keras.optimizers.Adam(learning_rate), loss=self._loss(0))
         return model
 
-    def classifier(self, n_classes, input_noise, code_noise, learning_rate):
-        """The encoder with a softmax over the classes on its (noisy) code layer, so that
-        training it pulls the codes of one label together."""
-        inputs, hidden = self._coded(input_noise, code_noise)
-        outputs = keras.layers.Dense(n_classes, activation="softmax", name="classes")(hidden)
-        model = keras.Model(inputs, outputs)
-        model.compile(keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy")
+    def coder(self, input_noise, code_noise, learning_rate):
+        """The encoder alone, its (noisy) sigmoid codes trained towards given target codes
+        under binary cross-entropy: with each row's target its label's hash centre, the
+        codes of one label gather round one corner, far from the other labels'."""
+        inputs, codes = self._coded(input_noise, code_noise)
+        model = keras.Model(inputs, codes)
+        model.compile(keras.optimizers.Adam(learning_rate), loss="binary_crossentropy")
         return model
 
     def encoder(self):
