@@ -219,6 +219,7 @@ def plot(rows, path):
     """A PNG: precision@100 against code length per method, and each method's
     precision-recall curve over Hamming radius at the longest code length."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     from matplotlib import pyplot
@@ -236,10 +237,13 @@ def plot(rows, path):
         if not row["bits"]:
             left.axhline(row["precision_at_100"], color="grey", linestyle="--", label=row["method"])
     left.set(xscale="log", xlabel="bits", ylabel="precision@100", title=", ".join(dict.fromkeys(r["corpus"] for r in rows)))
-    left.set_xticks(sorted({row["bits"] for row in hashed}), [str(b) for b in sorted({row["bits"] for row in hashed})])
+    bits = sorted({row["bits"] for row in hashed})
+    left.set_xticks(bits, [str(b) for b in bits])
+    left.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())  # no "3 x 10^1" beside "32"
     right.set(xlabel="recall", ylabel="precision", title=f"precision-recall over Hamming radius, {longest} bits")
-    left.legend(fontsize=8)
-    right.legend(fontsize=8)
-    figure.tight_layout()
+    # One legend under both panels, where it hides no line (both panels share the method colours).
+    handles, labels = left.get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    figure.tight_layout(rect=(0, 0.07, 1, 1))
     figure.savefig(path, dpi=100)
     pyplot.close(figure)
