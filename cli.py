@@ -172,13 +172,13 @@ def index_name(path):
 @click.option("--binarize", type=click.Choice(BINARIZERS),
               help="Turn the code layer into bits by an ITQ rotation or at each unit's median "
                    "[default: itq; median for --arch conv].")
-@click.option("--max-features", type=click.IntRange(1), default=10000, show_default=True,
+@click.option("--max-features", type=click.IntRange(1), default=20000, show_default=True,
               help="Text: largest vocabulary, keeping the most frequent terms.")
 @click.option("--min-df", type=Number(), default=2, show_default=True,
               help="Text: drop terms in fewer documents than this (a count, or a share if fractional).")
 @click.option("--max-df", type=Number(), default=0.5, show_default=True,
               help="Text: drop terms in more documents than this (a share, or a count if whole).")
-@click.option("--weighting", type=click.Choice(WEIGHTINGS), default="log1p", show_default=True,
+@click.option("--weighting", type=click.Choice(WEIGHTINGS), default="tfidf", show_default=True,
               help="Text: how term counts feed the network.")
 @click.option("--user-dict", type=click.Path(path_type=Path), help="Text: a jieba user dictionary file.")
 @click.option("--trees", type=click.IntRange(1), default=32, show_default=True, help="Annoy trees.")

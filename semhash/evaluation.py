@@ -85,8 +85,8 @@ class Evaluation:
 
     def _features(self, kind, database, queries):
         """(semhash's inputs, the baselines' inputs, the exact search's metric), each a
-        (database, queries) pair. Text: semhash's log-weighted rows and TF-IDF rows of one
-        vocabulary. Images: standardized pixels and pixels in [0, 1]."""
+        (database, queries) pair. Text: semhash's weighted rows and the baselines' TF-IDF rows,
+        over one vocabulary. Images: standardized pixels and pixels in [0, 1]."""
         if kind == "images":
             pixels = PixelFeatures(size=database.items.shape[1:3]).fit(database.items)
             ours = (pixels.transform(database.items), pixels.transform(queries.items))  # the dense model flattens them

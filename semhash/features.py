@@ -27,15 +27,16 @@ def inverse_document_frequency(document_frequency, n_documents):
 class TextFeatures:
     """Turns texts into weighted bag-of-words rows (CSR, float32).
 
-    weighting: "log1p" (log(1 + count)), "tfidf" (1 + log count, times idf), "binary"
-    or "counts". norm: "l2" scales each row to length `scale`, so a short query and a long
+    weighting: "tfidf" (1 + log count, times idf), "log1p" (log(1 + count)), "binary"
+    or "counts". (Measured on 20 Newsgroups at 64 bits, with max_features 20000: tfidf
+    .625 precision@100, log1p .596; see docs/RESULTS.md.) norm: "l2" scales each row to length `scale`, so a short query and a long
     document of the same topic reach the network alike (measured: without it, short
     queries on the bundled corpus retrieve at chance); None leaves rows as weighted.
     Fitted attributes: `vocabulary_` (term to column), `terms_`, `document_frequency_`,
     `n_documents_`.
     """
 
-    def __init__(self, tokenizer=None, max_features=10000, min_df=2, max_df=0.5, weighting="log1p",
+    def __init__(self, tokenizer=None, max_features=20000, min_df=2, max_df=0.5, weighting="tfidf",
                  norm="l2", scale=10.0):
         self.tokenizer = tokenizer
         self.max_features = max_features
