@@ -230,7 +230,8 @@ class StackedAutoencoder:
         softmax = self.output_loss == "softmax"
         if softmax:
             # Rare words say more about a topic: weigh columns by inverse document frequency, as
-            # TF-IDF does. (Measured on 20 Newsgroups: .579 precision@100, against .552 unweighted.)
+            # TF-IDF does. (Measured on 20 Newsgroups with log1p input rows: .579 precision@100,
+            # against .552 unweighted. TF-IDF input rows get idf a second time here: .625.)
             from .features import inverse_document_frequency
 
             present = rows.indices if sp.issparse(rows) else np.nonzero(rows)[1]
