@@ -105,6 +105,28 @@ def build_annoy(bits, trees, seed, show_progress=False):
     return annoy
 
 
+def _zero_unread_annoy_bytes(path, n_bits):
+    """Zero the bytes of a saved Hamming Annoy file that Annoy never reads, so that one seed
+    gives one file: Annoy builds each split node in uninitialised stack memory and sets only
+    its first code word, leaving the struct's padding and the other words to chance.
+
+    The layout is annoylib's Node<int32, uint64>: n_descendants, children[2], 4 bytes of
+    padding, then the code words. A file that does not fit that layout is left as it is."""
+    node_size = 16 + 8 * -(-n_bits // 64)
+    size = path.stat().st_size
+    if not size or size % node_size:
+        return
+    nodes = np.memmap(path, dtype=np.uint8, mode="r+").reshape(-1, node_size)
+    descendants = nodes[:, :4].copy().view("<i4").ravel()
+    children = nodes[:, 4:12].copy().view("<i4")
+    split = descendants > (node_size - 4) // 4  # fewer descendants: a list of them in place of the vector
+    if np.any(descendants < 1) or np.any((children[split] < 0) | (children[split] >= len(nodes))):
+        return
+    nodes[split, 12:16] = 0
+    nodes[split, 24:] = 0
+    nodes.flush()
+
+
 class Index:
     """Binary codes of a text corpus or an image collection, with the means to encode and
     search new items.
@@ -241,6 +263,7 @@ class Index:
                 for record in self.records:
                     out.write(json.dumps(record, ensure_ascii=False) + "\n")
             self._annoy.save(str(staging / ANNOY))
+            _zero_unread_annoy_bytes(staging / ANNOY, self.manifest["bits"])
             manifest["files"] = {
                 path.name: path.stat().st_size for path in sorted(staging.iterdir()) if path.name != MANIFEST
             }

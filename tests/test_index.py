@@ -8,6 +8,7 @@ import pytest
 from conftest import TINY_MODEL, write_corpus
 from semhash import Index, StackedAutoencoder, TextCorpus, TextFeatures, codes
 from semhash.errors import SemhashError
+from semhash.index import _annoy, _zero_unread_annoy_bytes, build_annoy
 
 
 def build(root, seed=0):
@@ -59,6 +60,42 @@ def test_same_seed_gives_the_same_index_files(saved, tmp_path):
     again = build(write_corpus(tmp_path / "corpus")).save(tmp_path / "index")
     for name in ("codes.npy", "annoy.ann", "encoder.npz", "vocabulary.txt"):
         assert (again.folder / name).read_bytes() == (saved.folder / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("n_bits", [16, 100])
+def test_bytes_annoy_never_reads_are_zeroed_and_answers_kept(tmp_path, n_bits):
+    bits = np.random.default_rng(0).random((300, n_bits)) < 0.5
+    path = tmp_path / "annoy.ann"
+    build_annoy(bits, trees=4, seed=0).save(str(path))
+    _zero_unread_annoy_bytes(path, n_bits)
+    clean = path.read_bytes()
+    # What Annoy's uninitialised stack memory may leave: noise in a split node's padding and,
+    # past 64 bits, in the code words after the first.
+    node_size = 16 + 8 * -(-n_bits // 64)
+    nodes = np.frombuffer(clean, dtype=np.uint8).reshape(-1, node_size).copy()
+    split = nodes[:, :4].copy().view("<i4").ravel() > (node_size - 4) // 4
+    assert split.any()
+    nodes[split, 12:16] = 0xAB
+    nodes[split, 24:] = 0xCD
+    path.write_bytes(nodes.tobytes())
+    _zero_unread_annoy_bytes(path, n_bits)
+    assert path.read_bytes() == clean
+    raw = tmp_path / "raw.ann"
+    build_annoy(bits, trees=4, seed=0).save(str(raw))
+    zeroed, untouched = _annoy(n_bits), _annoy(n_bits)
+    zeroed.load(str(path))
+    untouched.load(str(raw))
+    for item in range(0, 300, 7):
+        assert zeroed.get_nns_by_item(item, 20, include_distances=True) == untouched.get_nns_by_item(
+            item, 20, include_distances=True)
+
+
+@pytest.mark.parametrize("size", [250, 240])  # not whole nodes; whole nodes that make no tree
+def test_a_file_of_another_layout_is_left_as_it_is(tmp_path, size):
+    path = tmp_path / "annoy.ann"
+    path.write_bytes(bytes(range(size)))
+    _zero_unread_annoy_bytes(path, 64)
+    assert path.read_bytes() == bytes(range(size))
 
 
 @pytest.mark.parametrize("failure", [RuntimeError("disk full"), KeyboardInterrupt()])
