@@ -1,5 +1,6 @@
 """The `semhash` command: index a folder of documents, query it, describe an index."""
 
+import io
 import json
 import os
 import sys
@@ -29,6 +30,14 @@ class Group(click.Group):
         except KeyboardInterrupt:
             click.echo("semhash: interrupted; any earlier index was left as it was", err=True)
             ctx.exit(130)
+        except BrokenPipeError:
+            # The reader stopped early (`semhash query ... | head`): stop quietly, as a program
+            # killed by SIGPIPE would, and point stdout at nothing so that exit flushes nowhere.
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            except (OSError, ValueError, io.UnsupportedOperation):
+                pass
+            ctx.exit(141)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as error:

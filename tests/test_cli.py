@@ -1,5 +1,8 @@
 import json
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -122,3 +125,14 @@ def test_no_known_words(built_index, runner):
 def test_misuse_is_a_usage_error(built_index, runner, args):
     result = runner.invoke(cli, args + ["--index", str(built_index)])
     assert result.exit_code == 2 and "Usage:" in result.stderr
+
+
+def test_a_reader_that_stops_early_gets_no_error(built_index):
+    """`semhash query ... | head` closes the pipe before semhash writes: no message, exit 141."""
+    command = [sys.executable, str(Path(__file__).resolve().parents[1] / "cli.py"),
+               "query", "football goal striker coach", "--index", str(built_index)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # long before the model has loaded and the results are written
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 141
+    assert "Error" not in stderr and "Traceback" not in stderr, stderr
