@@ -1,6 +1,5 @@
 """The `semhash` command: index a folder of documents, query it, describe an index."""
 
-import io
 import json
 import os
 import sys
@@ -12,11 +11,12 @@ import click
 from semhash import __version__
 from semhash.corpus import DEFAULT_PATTERNS, TextCorpus, read_text
 from semhash.errors import SemhashError
-from semhash.features import WEIGHTINGS
+from semhash.features import WEIGHTINGS, TextFeatures
 from semhash.index import MANIFEST, Index
 from semhash.model import ARCHITECTURES, BINARIZERS, IMAGE_DEFAULTS, StackedAutoencoder
 
 INDEXES = Path("indexes")
+TEXT_DEFAULTS = TextFeatures()  # the text options default to the features' own settings
 
 
 class Group(click.Group):
@@ -35,7 +35,7 @@ class Group(click.Group):
             # killed by SIGPIPE would, and point stdout at nothing so that exit flushes nowhere.
             try:
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            except (OSError, ValueError, io.UnsupportedOperation):
+            except (OSError, ValueError):  # io.UnsupportedOperation is both
                 pass
             ctx.exit(141)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
@@ -181,13 +181,13 @@ def index_name(path):
 @click.option("--binarize", type=click.Choice(BINARIZERS),
               help="Turn the code layer into bits by an ITQ rotation or at each unit's median "
                    "[default: itq; median for --arch conv].")
-@click.option("--max-features", type=click.IntRange(1), default=20000, show_default=True,
+@click.option("--max-features", type=click.IntRange(1), default=TEXT_DEFAULTS.max_features, show_default=True,
               help="Text: largest vocabulary, keeping the most frequent terms.")
-@click.option("--min-df", type=Number(), default=2, show_default=True,
+@click.option("--min-df", type=Number(), default=TEXT_DEFAULTS.min_df, show_default=True,
               help="Text: drop terms in fewer documents than this (a count, or a share if fractional).")
-@click.option("--max-df", type=Number(), default=0.5, show_default=True,
+@click.option("--max-df", type=Number(), default=TEXT_DEFAULTS.max_df, show_default=True,
               help="Text: drop terms in more documents than this (a share, or a count if whole).")
-@click.option("--weighting", type=click.Choice(WEIGHTINGS), default="tfidf", show_default=True,
+@click.option("--weighting", type=click.Choice(WEIGHTINGS), default=TEXT_DEFAULTS.weighting, show_default=True,
               help="Text: how term counts feed the network.")
 @click.option("--user-dict", type=click.Path(path_type=Path), help="Text: a jieba user dictionary file.")
 @click.option("--trees", type=click.IntRange(1), default=32, show_default=True, help="Annoy trees.")
@@ -211,7 +211,6 @@ def index(ctx, corpus_path, output, kind, patterns, split, size, arch, bits, hid
                               neighbour_weight=neighbour_weight)
     training.update(bits=bits, seed=seed, verbose=not quiet)
     if kind == "text":
-        from semhash.features import TextFeatures
         from semhash.tokenizer import JiebaTokenizer
 
         misplaced(ctx, IMAGES_ONLY, "text")
