@@ -29,9 +29,10 @@ class TextFeatures:
 
     weighting: "tfidf" (1 + log count, times idf), "log1p" (log(1 + count)), "binary"
     or "counts". (Measured on 20 Newsgroups at 64 bits, with max_features 20000: tfidf
-    .625 precision@100, log1p .596; see docs/RESULTS.md.) norm: "l2" scales each row to length `scale`, so a short query and a long
-    document of the same topic reach the network alike (measured: without it, short
-    queries on the bundled corpus retrieve at chance); None leaves rows as weighted.
+    .625 precision@100, log1p .596; see docs/RESULTS.md.)
+    norm: "l2" scales each row to length `scale`, so a short query and a long document of
+    the same topic reach the network alike (measured: without it, short queries on the
+    bundled corpus retrieve at chance); None leaves rows as weighted.
     Fitted attributes: `vocabulary_` (term to column), `terms_`, `document_frequency_`,
     `n_documents_`.
     """

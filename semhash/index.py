@@ -117,8 +117,8 @@ def _zero_unread_annoy_bytes(path, n_bits):
     if not size or size % node_size:
         return
     nodes = np.memmap(path, dtype=np.uint8, mode="r+").reshape(-1, node_size)
-    descendants = nodes[:, :4].copy().view("<i4").ravel()
-    children = nodes[:, 4:12].copy().view("<i4")
+    header = nodes[:, :12].copy().view("<i4")  # n_descendants, children[0], children[1]
+    descendants, children = header[:, 0], header[:, 1:]
     split = descendants > (node_size - 4) // 4  # fewer descendants: a list of them in place of the vector
     if np.any(descendants < 1) or np.any((children[split] < 0) | (children[split] >= len(nodes))):
         return
