@@ -8,10 +8,11 @@ from .features import TextFeatures  # noqa: E402
 from .images import CifarBinary, CifarPython, ImageFolder, open_images  # noqa: E402
 from .index import Index  # noqa: E402
 from .model import ConvStackedAutoencoder, StackedAutoencoder  # noqa: E402
+from .patches import PatchFeatures  # noqa: E402
 from .pixels import PixelFeatures  # noqa: E402
 from .tokenizer import JiebaTokenizer  # noqa: E402
 
 __all__ = [
     "CifarBinary", "CifarPython", "ConvStackedAutoencoder", "Document", "ImageFolder", "Index", "JiebaTokenizer",
-    "PixelFeatures", "SemhashError", "StackedAutoencoder", "TextCorpus", "TextFeatures", "open_images",
+    "PatchFeatures", "PixelFeatures", "SemhashError", "StackedAutoencoder", "TextCorpus", "TextFeatures", "open_images",
 ]

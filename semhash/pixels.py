@@ -23,13 +23,15 @@ class PixelFeatures:
     Fitted attributes: `mean_` and `std_` (one value a channel), `n_images_`.
     """
 
+    kind = "pixels"
+
     def __init__(self, size=(32, 32), standardize=True):
         self.size = size
         self.standardize = standardize
 
     def fit(self, images):
         """Learn each channel's mean and deviation from uint8 images, a chunk at a time."""
-        images = self._checked(images)
+        images = checked_images(images, self.size)
         if len(images) == 0:
             raise SemhashError("no images to fit pixel features on; add readable images")
         channels = images.shape[-1]
@@ -48,7 +50,7 @@ class PixelFeatures:
 
     def transform(self, images):
         """Scaled (and standardized) float32 images, shaped as given."""
-        images = self._checked(images)
+        images = checked_images(images, self.size)
         scaled = images.astype(np.float32) / 255
         if not self.standardize:
             return scaled
@@ -61,17 +63,8 @@ class PixelFeatures:
     def fit_transform(self, images):
         return self.fit(images).transform(images)
 
-    def _checked(self, images):
-        images = np.asarray(images)
-        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:3] != tuple(self.size):
-            raise SemhashError(
-                f"expected uint8 images shaped (rows, {self.size[0]}, {self.size[1]}, channels), "
-                f"got {images.dtype} {images.shape}"
-            )
-        return images
-
     def get_params(self):
-        return {"size": list(self.size), "standardize": self.standardize}
+        return {"type": self.kind, "size": list(self.size), "standardize": self.standardize}
 
     def save(self, folder):
         """Write the channel statistics to `folder`; return the settings for the manifest."""
@@ -87,3 +80,13 @@ class PixelFeatures:
             features.std_ = arrays["std"]
         features.n_images_ = settings["n_images"]
         return features
+
+
+def checked_images(images, size):
+    """`images` as a uint8 array (rows, height, width, channels) at `size`, or a clear error."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:3] != tuple(size):
+        raise SemhashError(
+            f"expected uint8 images shaped (rows, {size[0]}, {size[1]}, channels), got {images.dtype} {images.shape}"
+        )
+    return images

@@ -31,7 +31,7 @@ def test_saved_statistics_scale_a_query_as_the_database(tmp_path):
     loaded = PixelFeatures.load(tmp_path, settings)
     query = images(rows=1, seed=1)
     np.testing.assert_array_equal(loaded.transform(query), fitted.transform(query))
-    assert settings == {"size": [8, 8], "standardize": True, "n_images": 20}
+    assert settings == {"type": "pixels", "size": [8, 8], "standardize": True, "n_images": 20}
 
 
 @pytest.mark.parametrize("bad", [np.zeros((2, 8, 8, 3), dtype=np.float32), np.zeros((2, 16, 16, 3), dtype=np.uint8)])
