@@ -12,11 +12,13 @@ from semhash import __version__
 from semhash.corpus import DEFAULT_PATTERNS, TextCorpus, read_text
 from semhash.errors import SemhashError
 from semhash.features import WEIGHTINGS, TextFeatures
-from semhash.index import MANIFEST, Index
+from semhash.index import IMAGE_FEATURES, MANIFEST, Index, image_features
+from semhash.patches import PatchFeatures
 from semhash.model import ARCHITECTURES, BINARIZERS, IMAGE_DEFAULTS, StackedAutoencoder
 
 INDEXES = Path("indexes")
 TEXT_DEFAULTS = TextFeatures()  # the text options default to the features' own settings
+PATCH_DEFAULTS = PatchFeatures()
 
 
 class Group(click.Group):
@@ -105,6 +107,29 @@ def model_options(command):
     return command
 
 
+def image_feature_options(command):
+    """The image feature settings that `index` and `evaluate` both take."""
+    options = [
+        click.option("--image-features", "feature_kind", type=click.Choice(sorted(IMAGE_FEATURES)),
+                     help="Images: describe each by patch features learned from the images (k-means over whitened "
+                          "patches) or feed its pixels [default: patches; pixels for --arch conv]."),
+        click.option("--centroids", type=click.IntRange(1),
+                     help=f"Patch features: k-means centroids; an image gets 4 features a centroid "
+                          f"[default: {PATCH_DEFAULTS.centroids}]."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def chosen_image_features(arch, kind, centroids, size=(32, 32), verbose=False):
+    """The unfitted image features the options ask for, or a UsageError naming the clash."""
+    try:
+        return image_features(arch, kind, size, verbose, **settings_given(centroids=centroids))
+    except SemhashError as error:
+        raise click.UsageError(f"{error} (--image-features, --centroids, --arch)") from None
+
+
 def settings_given(**settings):
     """The settings the user gave: those not None."""
     return {name: value for name, value in settings.items() if value is not None}
@@ -133,7 +158,7 @@ def cli():
 
 
 TEXT_ONLY = ("patterns", "max_features", "min_df", "max_df", "weighting", "user_dict")
-IMAGES_ONLY = ("split", "size", "arch", "filters")
+IMAGES_ONLY = ("split", "size", "arch", "filters", "feature_kind", "centroids")
 KINDS = {"text": "text", "images": "image-folder", "cifar-python": "cifar-python", "cifar-binary": "cifar-binary"}
 
 
@@ -144,7 +169,8 @@ def given_options(ctx, names):
 
 def misplaced(ctx, names, kind):
     """A UsageError for options that do not apply to what is being indexed."""
-    flags = [f"--{name.replace('_', '-')}" if name != "patterns" else "--glob" for name in given_options(ctx, names)]
+    flags = [next(param.opts[0] for param in ctx.command.params if param.name == name)
+             for name in given_options(ctx, names)]
     if flags:
         raise click.UsageError(f"{', '.join(flags)} only apply to other kinds of corpus than {kind}")
 
@@ -171,6 +197,7 @@ def index_name(path):
               help="Image folders: the side, in pixels, that images are resized to.")
 @click.option("--arch", type=click.Choice(sorted(ARCHITECTURES)), default="dense", show_default=True,
               help="Images: a dense or a convolutional stacked autoencoder.")
+@image_feature_options
 @click.option("--bits", type=click.IntRange(1, 1024), default=64, show_default=True, help="Bits per code.")
 @model_options
 @click.option("--min-steps", type=click.IntRange(0),
@@ -195,7 +222,8 @@ def index_name(path):
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or warnings on stderr.")
 @click.option("--plain", is_flag=True, help="A readable summary instead of a JSON line.")
 @click.pass_context
-def index(ctx, corpus_path, output, kind, patterns, split, size, arch, bits, hidden, filters, pretrain_epochs, epochs,
+def index(ctx, corpus_path, output, kind, patterns, split, size, arch, feature_kind, centroids, bits, hidden, filters,
+          pretrain_epochs, epochs,
           min_steps, batch_size, learning_rate, binarize, neighbours, neighbour_weight, max_features, min_df, max_df, weighting, user_dict, trees, seed, quiet,
           plain):
     """Index PATH: a folder of text files (.txt and .md by default), a folder of images, or
@@ -228,8 +256,9 @@ def index(ctx, corpus_path, output, kind, patterns, split, size, arch, bits, hid
         layers = hidden if arch == "dense" else filters
         if layers:
             training["hidden" if arch == "dense" else "filters"] = layers
-        model = ARCHITECTURES[arch](**{**IMAGE_DEFAULTS[arch], **training})
-        built = Index.build_images(images, model=model, trees=trees, show_progress=not quiet)
+        features = chosen_image_features(arch, feature_kind, centroids, (size, size), verbose=not quiet)
+        model = ARCHITECTURES[arch](**{**IMAGE_DEFAULTS[arch, features.kind], **training})
+        built = Index.build_images(images, features, model, trees=trees, show_progress=not quiet)
     built.save(output)
     counts = built.manifest["counts"]
     row = {
@@ -338,8 +367,15 @@ def info(index_dir, plain):
     else:
         where = f"{source['root']}  ({source['kind']}{', ' + source['split'] if 'split' in source else ''})"
         height, width = features["size"]
-        what = f"{height}x{width} RGB pixels, {'standardized per channel' if features['standardize'] else 'in [0, 1]'}"
-        layers = [f"{height}x{width}x3", *model.get("hidden", ()), *(f"conv{count}" for count in model.get("filters", ()))]
+        if features.get("type") == "patches":
+            side = features["patch"]
+            what = (f"{height}x{width} RGB images as patch features: {features['n_centroids']} k-means centroids "
+                    f"of {side}x{side} patches, stride {features['stride']}, summed over quadrants")
+            first = 4 * features["n_centroids"]
+        else:
+            what = f"{height}x{width} RGB pixels, {'standardized per channel' if features['standardize'] else 'in [0, 1]'}"
+            first = f"{height}x{width}x3"
+        layers = [first, *model.get("hidden", ()), *(f"conv{count}" for count in model.get("filters", ()))]
     lines = [
         f"index      {opened.folder}  (format {manifest['format_version']}, semhash {manifest['semhash_version']})",
         f"source     {where}",
@@ -374,6 +410,7 @@ def bit_lengths(ctx, param, value):
 @click.option("--no-baselines", is_flag=True, help="Only semhash's rows (no exact, LSH, PCAH, PCA-ITQ).")
 @click.option("--arch", type=click.Choice(sorted(ARCHITECTURES)), default="dense", show_default=True,
               help="Images: the model to evaluate.")
+@image_feature_options
 @model_options
 @click.option("--queries", type=click.IntRange(1), help="Score a seeded sample of this many queries [default: all].")
 @click.option("--query-share", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2,
@@ -381,17 +418,20 @@ def bit_lengths(ctx, param, value):
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars on stderr.")
 @click.option("--plain", is_flag=True, help="Print the Markdown tables instead of JSON lines.")
-def evaluate(corpus, data_dir, bits, json_path, markdown_path, plot_path, labels, no_baselines, arch, hidden, filters,
-             pretrain_epochs, epochs, neighbours, neighbour_weight, queries, query_share, seed, quiet, plain):
+def evaluate(corpus, data_dir, bits, json_path, markdown_path, plot_path, labels, no_baselines, arch, feature_kind,
+             centroids, hidden, filters, pretrain_epochs, epochs, neighbours, neighbour_weight, queries, query_share,
+             seed, quiet, plain):
     """Score semhash beside exact search, LSH, PCAH and PCA-ITQ on CORPUS: 20newsgroups,
     thucnews or cifar10 (read from --data), or a folder of text files in label subfolders."""
     from semhash.evaluation import Evaluation, markdown, plot
 
     overrides = settings_given(hidden=hidden, filters=filters, pretrain_epochs=pretrain_epochs, epochs=epochs,
                                neighbours=neighbours, neighbour_weight=neighbour_weight)
+    chosen_image_features(arch, feature_kind, centroids)  # a clash is misuse, named before any work
     evaluation = Evaluation(corpus, data_dir, bits=bits, supervised=labels, baselines=not no_baselines, arch=arch,
-                            model_params=overrides, queries=queries, query_share=query_share, seed=seed,
-                            verbose=not quiet)
+                            model_params=overrides, image_features=feature_kind,
+                            feature_params=settings_given(centroids=centroids), queries=queries,
+                            query_share=query_share, seed=seed, verbose=not quiet)
     started = time.perf_counter()
 
     def announce(row):

@@ -7,7 +7,8 @@ Layout (all written into a temporary folder, then renamed into place):
     codes.npy       packed binary codes, one row an item (uint8)
     vocabulary.txt  text: the terms, one a line with its document frequency
     lexicon.npz     text: jieba's word frequencies, so queries segment exactly as indexing did
-    pixels.npz      images: the per-channel mean and deviation that standardize pixels
+    patches.npz     images described by patch features: whitening, centroids, column statistics
+    pixels.npz      images taken as pixels: the per-channel mean and deviation that standardize them
     encoder.keras   the encoder in Keras' format
     encoder.npz     the same encoder's weights and bit thresholds, for numpy inference
     annoy.ann       an Annoy index with the Hamming metric
@@ -28,6 +29,7 @@ from . import __version__, codes
 from .errors import SemhashError
 from .features import TextFeatures
 from .model import IMAGE_DEFAULTS, StackedAutoencoder, load_model
+from .patches import PatchFeatures
 from .pixels import PixelFeatures
 from .progress import progress_bar
 
@@ -44,7 +46,29 @@ SEARCH_NODES_PER_RESULT_AND_TREE = 10
 # search_k: measured 0.4 against 4.6 ms at 11,314 codes and 1.5 against 6.2 ms at 50,000;
 # a scan grows with the codes (7.9 ms at 200,000), Annoy hardly does. See docs/RESULTS.md.
 EXACT_SCAN_MAX = 100_000
-FEATURES = {"text": TextFeatures, "images": PixelFeatures}
+IMAGE_FEATURES = {features.kind: features for features in (PatchFeatures, PixelFeatures)}
+
+
+def image_features(arch="dense", kind=None, size=(32, 32), verbose=False, **params):
+    """Unfitted image features of `kind` ("patches" or "pixels"), by default those that suit the
+    model: patch features for the dense model, pixels for the conv model, which reads images."""
+    kind = kind or ("pixels" if arch == "conv" else "patches")
+    if kind not in IMAGE_FEATURES:
+        raise SemhashError(f"image features are {' or '.join(IMAGE_FEATURES)}, not {kind!r}")
+    if arch == "conv" and kind != "pixels":
+        raise SemhashError("the conv model reads pixels, not patch features; use pixels or the dense model")
+    if kind == "pixels":
+        if params:
+            raise SemhashError(f"{', '.join(params)} only apply to patch features, not pixels")
+        return PixelFeatures(size=size)
+    return PatchFeatures(size=size, verbose=verbose, **params)
+
+
+def _features_class(manifest):
+    """The features an index's manifest names; image indexes from before patch features hold pixels."""
+    if manifest["kind"] == "text":
+        return TextFeatures
+    return IMAGE_FEATURES[manifest["features"].get("type", "pixels")]
 
 
 @contextlib.contextmanager
@@ -203,8 +227,9 @@ class Index:
         The pixels are held in memory as uint8 while training (150 MB for CIFAR-10's 50,000
         training images) and not stored in the index: each record names its source.
         """
-        features = features if features is not None else PixelFeatures(size=images.size)
-        model = model if model is not None else StackedAutoencoder(**IMAGE_DEFAULTS["dense"], verbose=show_progress)
+        features = features if features is not None else image_features(size=images.size, verbose=show_progress)
+        if model is None:
+            model = StackedAutoencoder(**IMAGE_DEFAULTS["dense", features.kind], verbose=show_progress)
         chunks, records = [], []
         with progress_bar("reading images", length=len(images), show=show_progress) as bar:
             for batch in images:
@@ -314,7 +339,7 @@ class Index:
         folder = Path(folder)
         manifest = cls.read_manifest(folder)
         try:
-            features = FEATURES[manifest["kind"]].load(folder, manifest["features"])
+            features = _features_class(manifest).load(folder, manifest["features"])
             model = load_model(folder, manifest["model"])
             packed = np.load(folder / CODES, allow_pickle=False)
             with open(folder / RECORDS, encoding="utf-8") as lines:

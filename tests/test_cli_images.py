@@ -1,5 +1,6 @@
 """`semhash index` and `semhash query` on image folders and CIFAR-10 batches."""
 
+import json
 import pickle
 
 import numpy as np
@@ -8,7 +9,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from cli import cli
-from conftest import json_lines
+from conftest import json_lines, write_corpus
 from semhash.contact_sheet import default_scale, sheet_size
 from test_images import ARCHIVE_ORDER, RunsACommand, write_archive, write_python_folder
 
@@ -34,7 +35,7 @@ def png_index(tmp_path_factory):
     base = tmp_path_factory.mktemp("png")
     folder = write_png_folder(base / "photos")
     result = CliRunner().invoke(cli, ["index", str(folder), "-o", str(base / "index"), "--size", "16",
-                                      "--hidden", "32", *TINY_IMAGES])
+                                      "--centroids", "16", "--hidden", "32", *TINY_IMAGES])
     assert result.exit_code == 0, result.output
     return folder, base / "index", json_lines(result.stdout)[0]
 
@@ -81,6 +82,41 @@ def test_image_index_misuse_is_explained(png_index, arguments, message):
     assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output
 
 
+def test_the_dense_model_reads_patch_features_by_default(png_index):
+    _, index, _ = png_index
+    manifest = json_lines(CliRunner().invoke(cli, ["info", str(index)]).stdout)[0]
+    assert manifest["features"]["type"] == "patches" and manifest["features"]["n_centroids"] == 16
+    assert manifest["model"]["neighbours"] == 10  # neighbours help on patch features
+    plain = CliRunner().invoke(cli, ["info", str(index), "--plain"])
+    assert "patch features: 16 k-means centroids" in plain.output and "64 -> 32 -> 8" in plain.output
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--arch", "conv", "--image-features", "patches"], "the conv model reads pixels"),
+    (["--image-features", "pixels", "--centroids", "8"], "centroids only apply to patch features"),
+])
+def test_image_feature_clashes_are_usage_errors(png_index, tmp_path, arguments, message):
+    folder, _, _ = png_index
+    result = CliRunner().invoke(cli, ["index", str(folder), "-o", str(tmp_path / "i"), *arguments])
+    assert result.exit_code == 2 and message in result.output and not (tmp_path / "i").exists()
+
+
+def test_pixel_features_rebuild_each_image_alone_and_old_pixel_indexes_open(png_index, tmp_path):
+    folder, _, _ = png_index
+    index = tmp_path / "pixels"
+    built = CliRunner().invoke(cli, ["index", str(folder), "-o", str(index), "--size", "16", "--image-features",
+                                     "pixels", "--hidden", "32", *TINY_IMAGES])
+    assert built.exit_code == 0, built.output
+    manifest = json.loads((index / "manifest.json").read_text())
+    assert manifest["features"]["type"] == "pixels" and manifest["model"]["neighbours"] == 0
+    assert (index / "pixels.npz").exists() and not (index / "patches.npz").exists()
+    del manifest["features"]["type"]  # as image indexes were written before patch features
+    (index / "manifest.json").write_text(json.dumps(manifest))
+    result = CliRunner().invoke(cli, ["query", "--image", str(folder / "red" / "00.png"), "--index", str(index)])
+    assert result.exit_code == 0, result.output
+    assert json_lines(result.stdout)[0]["id"] == "red/00.png"
+
+
 def test_text_options_are_refused_for_images(png_index, tmp_path):
     folder, _, _ = png_index
     result = CliRunner().invoke(cli, ["index", str(folder), "-o", str(tmp_path / "i"), "--weighting", "tfidf"])
@@ -116,3 +152,10 @@ def test_a_hostile_pickle_stops_the_index_with_a_message_and_runs_nothing(tmp_pa
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "refusing to load" in result.output and "data_batch_2" in result.output
     assert not marker.exists() and not (tmp_path / "index").exists()
+
+
+def test_image_options_are_refused_for_text(tmp_path):
+    corpus = write_corpus(tmp_path / "corpus", per_topic=2)
+    result = CliRunner().invoke(cli, ["index", str(corpus), "-o", str(tmp_path / "i"), "--image-features", "pixels",
+                                      "--centroids", "8"])
+    assert result.exit_code == 2 and "--image-features, --centroids only apply" in result.output

@@ -8,6 +8,7 @@ from PIL import Image
 from cli import cli
 from conftest import json_lines, write_corpus
 from semhash import datasets
+from test_images import ARCHIVE_ORDER, write_archive, write_python_folder
 
 
 def test_evaluate_writes_json_markdown_and_plot(tmp_path):
@@ -59,3 +60,18 @@ def test_benchmarks_need_their_data_folder(tmp_path):
     assert result.exit_code == 1 and "thucnews-headlines not found" in result.output
     result = CliRunner().invoke(cli, ["evaluate", "cifar10"])
     assert result.exit_code == 1 and "give it with --data" in result.output
+
+
+def test_cifar_baselines_run_on_pixels_and_on_the_patch_features_semhash_reads(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    write_archive(write_python_folder(tmp_path / "src" / "cifar-10-batches-py"), data / datasets.CIFAR, ARCHIVE_ORDER)
+    result = CliRunner().invoke(cli, ["evaluate", "cifar10", "--data", str(data), "--bits", "8", "--centroids", "8",
+                                      "--hidden", "16", "--pretrain-epochs", "1", "--epochs", "1", "--quiet"])
+    assert result.exit_code == 0, result.output
+    methods = [row["method"] for row in json_lines(result.stdout)]
+    assert methods == ["exact-euclidean", "exact-euclidean-patches", "lsh", "pcah", "pca-itq", "lsh-patches",
+                       "pcah-patches", "pca-itq-patches", "semhash"]
+    clash = CliRunner().invoke(cli, ["evaluate", "cifar10", "--data", str(data), "--bits", "8", "--arch", "conv",
+                                      "--image-features", "patches"])
+    assert clash.exit_code == 2 and "the conv model reads pixels" in clash.output
