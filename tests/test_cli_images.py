@@ -2,6 +2,9 @@
 
 import json
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -60,6 +63,21 @@ def test_query_by_image_returns_json_lines_and_a_contact_sheet(png_index, tmp_pa
     with Image.open(sheet) as drawn:
         assert drawn.format == "PNG"
         assert drawn.size == sheet_size((16, 16, 3), 5, default_scale((16, 16, 3)))
+
+
+def test_an_image_query_imports_neither_tensorflow_nor_scikit_learn(png_index):
+    folder, index, _ = png_index
+    script = (
+        "import sys; from click.testing import CliRunner; from cli import cli\n"
+        f"result = CliRunner().invoke(cli, ['query', '--image', {str(folder / 'red' / '00.png')!r}, "
+        f"'--index', {str(index)!r}])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "print(sorted(name for name in ('tensorflow', 'keras', 'sklearn') if name in sys.modules))"
+    )
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "[]"
 
 
 def test_like_and_plain_on_an_image_index(png_index):
