@@ -13,8 +13,8 @@ from semhash.corpus import DEFAULT_PATTERNS, TextCorpus, read_text
 from semhash.errors import SemhashError
 from semhash.features import WEIGHTINGS, TextFeatures
 from semhash.index import IMAGE_FEATURES, MANIFEST, Index, image_features
-from semhash.patches import PatchFeatures
 from semhash.model import ARCHITECTURES, BINARIZERS, IMAGE_DEFAULTS, StackedAutoencoder
+from semhash.patches import PatchFeatures
 
 INDEXES = Path("indexes")
 TEXT_DEFAULTS = TextFeatures()  # the text options default to the features' own settings

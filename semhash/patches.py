@@ -120,6 +120,9 @@ class PatchFeatures:
         centroids = self.centroids_
         squared_centroids = np.square(centroids).sum(axis=1)
         chunk = max(1, CHUNK_VALUES // (height * width * len(centroids)))
+        middle_row, middle_column = (height + 1) // 2, (width + 1) // 2
+        quadrants = [(rows, columns) for rows in (slice(0, middle_row), slice(middle_row, None))
+                     for columns in (slice(0, middle_column), slice(middle_column, None))]
         out = np.empty((len(images), 4 * len(centroids)), dtype=np.float32)
         starts = range(0, len(images), chunk)
         with progress_bar(progress_label, starts, show=bool(self.verbose and progress_label)) as bar:
@@ -132,11 +135,8 @@ class PatchFeatures:
                 np.sqrt(np.maximum(distances, 0, out=distances), out=distances)
                 active = np.maximum(distances.mean(axis=1, keepdims=True) - distances, 0, out=distances)
                 active = active.reshape(len(part), height, width, len(centroids))
-                middle_row, middle_column = (height + 1) // 2, (width + 1) // 2
                 out[start : start + len(part)] = np.concatenate(
-                    [active[:, rows, columns].sum(axis=(1, 2))
-                     for rows in (slice(0, middle_row), slice(middle_row, None))
-                     for columns in (slice(0, middle_column), slice(middle_column, None))], axis=1
+                    [active[:, rows, columns].sum(axis=(1, 2)) for rows, columns in quadrants], axis=1
                 )
         return out
 
