@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -12,13 +13,22 @@ from semhash import __version__
 from semhash.corpus import DEFAULT_PATTERNS, TextCorpus, read_text
 from semhash.errors import SemhashError
 from semhash.features import WEIGHTINGS, TextFeatures
-from semhash.index import IMAGE_FEATURES, MANIFEST, Index, image_features
+from semhash.index import IMAGE_FEATURES, Index, image_features
+from semhash.store import MANIFEST, check_destination
 from semhash.model import ARCHITECTURES, BINARIZERS, IMAGE_DEFAULTS, StackedAutoencoder
 from semhash.patches import PatchFeatures
 
 INDEXES = Path("indexes")
 TEXT_DEFAULTS = TextFeatures()  # the text options default to the features' own settings
 PATCH_DEFAULTS = PatchFeatures()
+
+
+class Terminated(Exception):
+    """SIGTERM, raised where the program is, so that unfinished writes are cleaned up on the way out."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
 
 
 class Group(click.Group):
@@ -32,6 +42,9 @@ class Group(click.Group):
         except KeyboardInterrupt:
             click.echo("semhash: interrupted; any earlier index was left as it was", err=True)
             ctx.exit(130)
+        except Terminated:
+            click.echo("semhash: terminated; any earlier index was left as it was", err=True)
+            ctx.exit(143)
         except BrokenPipeError:
             # The reader stopped early (`semhash query ... | head`): stop quietly, as a program
             # killed by SIGPIPE would, and point stdout at nothing so that exit flushes nowhere.
@@ -234,6 +247,10 @@ def index(ctx, corpus_path, output, kind, patterns, split, size, arch, feature_k
     warn = None if quiet else (lambda message: click.echo(f"semhash: warning: {message}", err=True))
     kind = detect_kind(corpus_path) if kind == "auto" else KINDS[kind]
     output = output or INDEXES / index_name(corpus_path)
+    try:
+        check_destination(output, source=corpus_path)
+    except SemhashError as error:
+        raise click.UsageError(str(error)) from None
     training = settings_given(pretrain_epochs=pretrain_epochs, epochs=epochs, min_steps=min_steps, batch_size=batch_size,
                               learning_rate=learning_rate, binarize=binarize, neighbours=neighbours,
                               neighbour_weight=neighbour_weight)
@@ -304,6 +321,13 @@ def query(text, text_file, image_path, like_id, k, index_dir, exact, search_k, g
         text = read_text(text_file)
     if text is not None and not text.strip():
         raise click.UsageError("the query text is empty; give some words to search for")
+    if grid is not None:
+        from semhash.contact_sheet import check_output
+
+        try:
+            check_output(grid)
+        except SemhashError as error:
+            raise click.UsageError(f"--grid: {error}") from None
     opened = Index.open(index_dir or default_index())
     images = opened.manifest["kind"] == "images"
     if grid is not None and not images:
@@ -455,6 +479,7 @@ def evaluate(corpus, data_dir, bits, json_path, markdown_path, plot_path, labels
 
 
 def main():
+    signal.signal(signal.SIGTERM, _terminate)
     cli(prog_name="semhash")
 
 

@@ -2,6 +2,7 @@
 
 import math
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -44,8 +45,26 @@ def _fitted(caption, font, width):
     return caption
 
 
+def check_output(path):
+    """Raise SemhashError unless `path` is a new file or a regular one to replace: a PNG is renamed
+    into place, which would replace a symlink, a FIFO or a device node instead of writing through it."""
+    path = Path(path)
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        if not path.parent.is_dir():
+            raise SemhashError(f"cannot write {path}: {path.parent} is not a folder; give a path in an existing folder") from None
+        return
+    except OSError as error:
+        raise SemhashError(f"cannot write {path}: {error.strerror}; give another path") from None
+    if not stat.S_ISREG(mode):
+        what = "a symlink" if stat.S_ISLNK(mode) else "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+        raise SemhashError(f"{path} is {what}; give the path of a new or regular PNG file")
+
+
 def _write_png(image, path):
     """Write `image` to `path` through a temporary file beside it, so a reader never sees half a PNG."""
+    check_output(path)
     temporary = None
     try:
         with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",

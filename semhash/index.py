@@ -1,7 +1,6 @@
-"""An index folder: the fitted features and encoder, the codes, the records and Annoy.
+"""An index: the fitted features and encoder, the codes, the records and Annoy.
 
-Layout (all written into a temporary folder, then renamed into place):
-    manifest.json   format version, settings, counts and the size of every other file
+Its data files, in the generation folder its manifest names (see `store`):
     records.jsonl   one item a line: id, path, label, snippet, sha256 for a document;
                     id, label, source (file, or archive, batch and position) for an image
     codes.npy       packed binary codes, one row an item (uint8)
@@ -15,27 +14,19 @@ Layout (all written into a temporary folder, then renamed into place):
 """
 
 import collections
-import contextlib
 import json
-import os
-import shutil
-import signal
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__, codes
+from . import codes, store
 from .errors import SemhashError
 from .features import TextFeatures
-from .model import IMAGE_DEFAULTS, StackedAutoencoder, load_model
+from .model import ENCODER_KERAS, IMAGE_DEFAULTS, StackedAutoencoder, load_model
 from .patches import PatchFeatures
 from .pixels import PixelFeatures
 from .progress import progress_bar
 
-FORMAT = "semhash-index"
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
 RECORDS = "records.jsonl"
 CODES = "codes.npy"
 ANNOY = "annoy.ann"
@@ -71,46 +62,6 @@ def _features_class(manifest):
     return IMAGE_FEATURES[manifest["features"].get("type", "pixels")]
 
 
-@contextlib.contextmanager
-def _interrupts_deferred():
-    """Hold Ctrl-C back until the block is done, so a swap of folders is never cut in two."""
-    pending = []
-    try:
-        previous = signal.signal(signal.SIGINT, lambda *args: pending.append(args))
-    except ValueError:  # not the main thread: signals cannot arrive here anyway
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if pending:
-            raise KeyboardInterrupt
-
-
-def _replace_folder(source, target):
-    """Move the finished folder `source` to `target`, replacing an earlier index there."""
-    if target.exists() and not (target / MANIFEST).is_file() and any(target.iterdir()):
-        raise SemhashError(f"{target} exists and is not a semhash index; choose another --output")
-    with _interrupts_deferred():
-        old = None
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.replace(target, old / target.name)
-        os.replace(source, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def _staging_folder(target):
-    """A new empty folder beside `target`, with the permissions a plain mkdir would give."""
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    staging.chmod(0o777 & ~umask)
-    return staging
-
-
 def _annoy(n_bits):
     from annoy import AnnoyIndex
 
@@ -129,26 +80,62 @@ def build_annoy(bits, trees, seed, show_progress=False):
     return annoy
 
 
-def _zero_unread_annoy_bytes(path, n_bits):
-    """Zero the bytes of a saved Hamming Annoy file that Annoy never reads, so that one seed
-    gives one file: Annoy builds each split node in uninitialised stack memory and sets only
-    its first code word, leaving the struct's padding and the other words to chance.
-
-    The layout is annoylib's Node<int32, uint64>: n_descendants, children[2], 4 bytes of
-    padding, then the code words. A file that does not fit that layout is left as it is."""
+def _annoy_nodes(path, n_bits, mode="r"):
+    """A saved Hamming Annoy file as memory-mapped nodes (rows of bytes), with each node's
+    n_descendants and children[2]; None for a file that is not whole nodes of annoylib's
+    Node<int32, uint64>: n_descendants, children[2], 4 bytes of padding, then the code words.
+    A node with more descendants than fit in place of its vector (`list_max`) splits into its
+    two children; one with fewer lists its items in place of the vector."""
     node_size = 16 + 8 * -(-n_bits // 64)
     size = path.stat().st_size
     if not size or size % node_size:
+        return None
+    nodes = np.memmap(path, dtype=np.uint8, mode=mode).reshape(-1, node_size)
+    header = nodes[:, :12].copy().view("<i4")
+    return nodes, header[:, 0], header[:, 1:], (node_size - 4) // 4
+
+
+def _zero_unread_annoy_bytes(path, n_bits):
+    """Zero the bytes of a saved Hamming Annoy file that Annoy never reads, so that one seed
+    gives one file: Annoy builds each split node in uninitialised stack memory and sets only
+    its first code word, leaving the struct's padding and the other words to chance. A file
+    that does not fit the layout (see `_annoy_nodes`) is left as it is."""
+    layout = _annoy_nodes(path, n_bits, mode="r+")
+    if layout is None:
         return
-    nodes = np.memmap(path, dtype=np.uint8, mode="r+").reshape(-1, node_size)
-    header = nodes[:, :12].copy().view("<i4")  # n_descendants, children[0], children[1]
-    descendants, children = header[:, 0], header[:, 1:]
-    split = descendants > (node_size - 4) // 4  # fewer descendants: a list of them in place of the vector
+    nodes, descendants, children, list_max = layout
+    split = descendants > list_max
     if np.any(descendants < 1) or np.any((children[split] < 0) | (children[split] >= len(nodes))):
         return
     nodes[split, 12:16] = 0
     nodes[split, 24:] = 0
     nodes.flush()
+
+
+def annoy_file_problem(path, n_bits, n_items):
+    """Why Annoy's C++ reader must not be handed the file at `path`, or None when every node
+    it would follow stays inside the file: the first `n_items` nodes are items, the last ones
+    are roots over all of them, split nodes point at nodes of the file, and item lists name
+    items. (A damaged file otherwise crashes the process inside Annoy.)"""
+    layout = _annoy_nodes(path, n_bits)
+    if layout is None:
+        return f"it is not whole {n_bits}-bit Annoy nodes"
+    nodes, descendants, children, list_max = layout
+    n_nodes = len(nodes)
+    if n_nodes <= n_items or np.any(descendants[:n_items] != 1):
+        return f"its first {n_items} nodes are not the items"
+    if np.any(descendants < 1) or np.any(descendants > n_items) or descendants[-1] != n_items:
+        return "its nodes' counts of descendants do not fit the items"
+    split = descendants > list_max
+    if np.any((children[split] < 0) | (children[split] >= n_nodes)):
+        return "a split node points outside the file"
+    listing = np.flatnonzero((descendants > 1) & ~split)
+    if len(listing):
+        items = np.ascontiguousarray(nodes[listing, 4 : 4 + 4 * list_max]).view("<i4")
+        named = np.arange(list_max) < descendants[listing, None]
+        if np.any(named & ((items < 0) | (items >= n_items))):
+            return "an item list names items that are not in the index"
+    return None
 
 
 class Index:
@@ -262,9 +249,6 @@ class Index:
         bits = model.fit_encode(X)
         annoy = build_annoy(bits, trees, model.seed, show_progress)
         manifest = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "semhash_version": __version__,
             **manifest,
             "bits": model.bits,
             "annoy": {"metric": "hamming", "trees": trees, "seed": model.seed},
@@ -275,77 +259,52 @@ class Index:
         return cls(manifest, features, model, codes.pack(bits), records, annoy)
 
     def save(self, folder):
-        """Write the index to `folder` atomically: a crash leaves any earlier index whole."""
-        folder = Path(folder)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = _staging_folder(folder)
-        try:
-            manifest = dict(self.manifest)
-            manifest["features"] = self.features.save(staging)
-            manifest["model"] = self.model.save(staging)
-            np.save(staging / CODES, self.packed, allow_pickle=False)
-            with open(staging / RECORDS, "w", encoding="utf-8") as out:
+        """Write the index to `folder` atomically (see `store`): a crash at any moment leaves an
+        earlier index there whole, and nothing semhash did not write is replaced."""
+
+        def write_files(data):
+            written = {"features": self.features.save(data), "model": self.model.save(data)}
+            np.save(data / CODES, self.packed, allow_pickle=False)
+            with open(data / RECORDS, "w", encoding="utf-8") as out:
                 for record in self.records:
                     out.write(json.dumps(record, ensure_ascii=False) + "\n")
-            self._annoy.save(str(staging / ANNOY))
-            _zero_unread_annoy_bytes(staging / ANNOY, self.manifest["bits"])
-            manifest["files"] = {
-                path.name: path.stat().st_size for path in sorted(staging.iterdir()) if path.name != MANIFEST
-            }
-            (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-            _replace_folder(staging, folder)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        self.manifest = manifest
-        self.folder = folder
-        return self
+            self._annoy.save(str(data / ANNOY))
+            _zero_unread_annoy_bytes(data / ANNOY, self.bits)
+            return written
 
-    @staticmethod
-    def read_manifest(folder):
-        """The manifest of the index in `folder`, checked, or a SemhashError saying what to do."""
-        folder = Path(folder)
-        rebuild = "rebuild it with `semhash index`"
-        if not folder.is_dir():
-            raise SemhashError(f"no index at {folder}; build one with `semhash index DIR`")
-        path = folder / MANIFEST
-        if not path.is_file():
-            raise SemhashError(f"{folder} is not a semhash index (no {MANIFEST}); {rebuild}")
-        try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as error:
-            raise SemhashError(f"{path} is corrupt ({error}); {rebuild}") from None
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-            raise SemhashError(f"{path} is not a semhash manifest; {rebuild}")
-        version = manifest.get("format_version")
-        if version != FORMAT_VERSION:
-            raise SemhashError(
-                f"{folder} has index format {version}, this semhash {__version__} reads format "
-                f"{FORMAT_VERSION}; {rebuild}"
-            )
-        files = manifest.get("files")
-        if not isinstance(files, dict) or not all(isinstance(size, int) for size in files.values()):
-            raise SemhashError(f"{path} does not list the index's files; {rebuild}")
-        for name, size in files.items():
-            file = folder / name
-            if not file.is_file():
-                raise SemhashError(f"{file} is missing; {rebuild}")
-            if file.stat().st_size != size:
-                raise SemhashError(f"{file} has {file.stat().st_size} bytes, the manifest says {size}; {rebuild}")
-        return manifest
+        self.manifest = store.write(folder, self.manifest, write_files)
+        self.folder = Path(folder)
+        return self
 
     @classmethod
     def open(cls, folder):
-        """Read an index written by `save`, checking its manifest and files."""
+        """Read an index written by `save`, checking its manifest, and the size and sha256 of
+        every file it reads; Annoy's file is checked when first asked for."""
         folder = Path(folder)
-        manifest = cls.read_manifest(folder)
         try:
-            features = _features_class(manifest).load(folder, manifest["features"])
-            model = load_model(folder, manifest["model"])
-            packed = np.load(folder / CODES, allow_pickle=False)
-            with open(folder / RECORDS, encoding="utf-8") as lines:
+            return cls._opened(folder)
+        except FileNotFoundError:  # a writer replaced the generation just read: read the new one
+            pass
+        try:
+            return cls._opened(folder)
+        except FileNotFoundError:
+            raise SemhashError(f"{folder} changed twice while it was read; try again") from None
+
+    @classmethod
+    def _opened(cls, folder):
+        manifest = store.read_manifest(folder)
+        data = store.data_folder(folder, manifest)
+        store.verify(folder, manifest, [name for name in manifest["files"] if name not in (ANNOY, ENCODER_KERAS)])
+        try:
+            features = _features_class(manifest).load(data, manifest["features"])
+            model = load_model(data, manifest["model"])
+            packed = np.load(data / CODES, allow_pickle=False)
+            with open(data / RECORDS, encoding="utf-8") as lines:
                 records = [json.loads(line) for line in lines]
             n = manifest["counts"]["documents"]
             expected_shape = (n, (manifest["bits"] + 7) // 8)
+        except FileNotFoundError:
+            raise
         except (KeyError, TypeError, ValueError, OSError) as error:
             raise SemhashError(f"{folder} is damaged ({type(error).__name__}: {error}); rebuild it with `semhash index`") from None
         if packed.shape != expected_shape or len(records) != n:
@@ -356,13 +315,22 @@ class Index:
         return cls(manifest, features, model, packed, records, folder=folder)
 
     def annoy(self):
-        """The Annoy index, memory-mapped from the folder on first use."""
+        """The Annoy index, memory-mapped from the folder on first use, once its file has been
+        checked: Annoy's C++ reader trusts every byte, and a damaged file would crash it."""
         if self._annoy is None:
-            self._annoy = _annoy(self.bits)
+            path = store.data_folder(self.folder, self.manifest) / ANNOY
+            if not path.is_file():
+                raise SemhashError(f"{self.folder} was replaced since it was opened; open it again")
+            store.verify(self.folder, self.manifest, [ANNOY])
+            problem = annoy_file_problem(path, self.bits, len(self))
+            if problem:
+                raise SemhashError(f"{path} is damaged: {problem}; rebuild the index with `semhash index`")
+            annoy = _annoy(self.bits)
             try:
-                self._annoy.load(str(self.folder / ANNOY))
+                annoy.load(str(path))
             except OSError as error:
-                raise SemhashError(f"{self.folder / ANNOY} cannot be read ({error}); rebuild the index") from None
+                raise SemhashError(f"{path} cannot be read ({error}); rebuild the index") from None
+            self._annoy = annoy
         return self._annoy
 
     def _expect_kind(self, kind, how):

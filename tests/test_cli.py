@@ -136,3 +136,27 @@ def test_a_reader_that_stops_early_gets_no_error(built_index):
     stderr = process.stderr.read().decode()
     assert process.wait(timeout=120) == 141
     assert "Error" not in stderr and "Traceback" not in stderr, stderr
+
+
+@pytest.mark.parametrize("setup, output, message", [
+    ("web", "{tmp}/site", "not a semhash index"),  # a folder holding someone else's manifest.json
+    ("file", "{tmp}/notes.txt", "not a folder"),
+    (None, ".", "lies inside"),  # the working folder holds the corpus
+    (None, "{tmp}/corpus", "inside the corpus"),
+    (None, "{tmp}/corpus/sports/index", "inside the corpus"),
+    (None, "{tmp}", "lies inside"),
+])
+def test_a_destination_that_cannot_be_written_is_refused_before_training(runner, tmp_path, monkeypatch, setup,
+                                                                          output, message):
+    write_corpus(tmp_path / "corpus")
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "manifest.json").write_text('{"name": "my app", "icons": []}')
+    (tmp_path / "site" / "index.html").write_text("<html></html>")
+    (tmp_path / "notes.txt").write_text("mine")
+    monkeypatch.chdir(tmp_path)
+    before = sorted(str(path) for path in tmp_path.rglob("*"))
+    monkeypatch.setattr("semhash.index.Index.build", lambda *args, **kwargs: pytest.fail("trained"))
+    result = runner.invoke(cli, ["index", str(tmp_path / "corpus"), "-o", output.format(tmp=tmp_path), *TINY_CLI])
+    assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.output
+    assert sorted(str(path) for path in tmp_path.rglob("*")) == before
+    assert (tmp_path / "site" / "index.html").exists() and (tmp_path / "notes.txt").read_text() == "mine"

@@ -1,6 +1,7 @@
 """`semhash index` and `semhash query` on image folders and CIFAR-10 batches."""
 
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -127,7 +128,8 @@ def test_pixel_features_rebuild_each_image_alone_and_old_pixel_indexes_open(png_
     assert built.exit_code == 0, built.output
     manifest = json.loads((index / "manifest.json").read_text())
     assert manifest["features"]["type"] == "pixels" and manifest["model"]["neighbours"] == 0
-    assert (index / "pixels.npz").exists() and not (index / "patches.npz").exists()
+    data = index / manifest["data"]
+    assert (data / "pixels.npz").exists() and not (data / "patches.npz").exists()
     del manifest["features"]["type"]  # as image indexes were written before patch features
     (index / "manifest.json").write_text(json.dumps(manifest))
     result = CliRunner().invoke(cli, ["query", "--image", str(folder / "red" / "00.png"), "--index", str(index)])
@@ -177,3 +179,21 @@ def test_image_options_are_refused_for_text(tmp_path):
     result = CliRunner().invoke(cli, ["index", str(corpus), "-o", str(tmp_path / "i"), "--image-features", "pixels",
                                       "--centroids", "8"])
     assert result.exit_code == 2 and "--image-features, --centroids only apply" in result.output
+
+
+@pytest.mark.parametrize("make", [
+    lambda p: os.mkfifo(p),
+    lambda p: p.symlink_to(p.parent / "elsewhere.png"),
+    lambda p: p.symlink_to("/dev/null"),
+    lambda p: p.mkdir(),
+])
+def test_grid_never_replaces_what_is_not_a_regular_file(png_index, tmp_path, make):
+    folder, index, _ = png_index
+    (tmp_path / "elsewhere.png").write_bytes(b"keep")
+    target = tmp_path / "sheet.png"
+    make(target)
+    kind = os.lstat(target).st_mode
+    result = CliRunner().invoke(cli, ["query", "--image", str(folder / "red" / "00.png"), "--index", str(index),
+                                      "--grid", str(target)])
+    assert result.exit_code == 2 and "--grid" in result.output and "Traceback" not in result.output
+    assert os.lstat(target).st_mode == kind and (tmp_path / "elsewhere.png").read_bytes() == b"keep"

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from conftest import TINY_MODEL, write_corpus
-from semhash import Index, StackedAutoencoder, TextCorpus, TextFeatures, codes
+from semhash import Index, StackedAutoencoder, TextCorpus, TextFeatures, codes, store
 from semhash.errors import SemhashError
-from semhash.index import _annoy, _zero_unread_annoy_bytes, build_annoy
+from semhash.index import _annoy, _zero_unread_annoy_bytes, annoy_file_problem, build_annoy
 
 
 def build(root, seed=0):
@@ -30,9 +30,13 @@ def test_round_trip_keeps_codes_records_and_answers(saved):
     assert opened.records == saved.records
     assert opened.query("football goal striker", k=5, exact=True) == saved.query("football goal striker", k=5, exact=True)
     manifest = json.loads((saved.folder / "manifest.json").read_text())
-    assert manifest["format_version"] == 1 and manifest["kind"] == "text" and manifest["bits"] == 16
+    assert manifest["format_version"] == 2 and manifest["kind"] == "text" and manifest["bits"] == 16
     assert set(manifest["files"]) == {"annoy.ann", "codes.npy", "encoder.keras", "encoder.npz", "lexicon.npz",
                                       "records.jsonl", "vocabulary.txt"}
+    for name, entry in manifest["files"].items():
+        file = saved.folder / manifest["data"] / name
+        assert entry == {"bytes": file.stat().st_size, "sha256": store.sha256(file)}
+    assert sorted(path.name for path in saved.folder.iterdir()) == [".semhash.lock", manifest["data"], "manifest.json"]
 
 
 def test_neighbours_share_the_topic(saved):
@@ -59,7 +63,12 @@ def test_like_leaves_the_document_out(saved):
 def test_same_seed_gives_the_same_index_files(saved, tmp_path):
     again = build(write_corpus(tmp_path / "corpus")).save(tmp_path / "index")
     for name in ("codes.npy", "annoy.ann", "encoder.npz", "vocabulary.txt"):
-        assert (again.folder / name).read_bytes() == (saved.folder / name).read_bytes(), name
+        assert (data(again.folder) / name).read_bytes() == (data(saved.folder) / name).read_bytes(), name
+
+
+def data(folder):
+    """The generation folder that an index's manifest names."""
+    return folder / json.loads((folder / "manifest.json").read_text())["data"]
 
 
 @pytest.mark.parametrize("n_bits", [16, 100])
@@ -98,11 +107,16 @@ def test_a_file_of_another_layout_is_left_as_it_is(tmp_path, size):
     assert path.read_bytes() == bytes(range(size))
 
 
+def snapshot(folder):
+    """Every file below `folder`, by relative path, with its bytes."""
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
 @pytest.mark.parametrize("failure", [RuntimeError("disk full"), KeyboardInterrupt()])
 def test_a_failed_save_leaves_the_previous_index_whole(saved, tmp_path, monkeypatch, failure):
     target = tmp_path / "index"
     shutil.copytree(saved.folder, target)
-    before = {path.name: path.read_bytes() for path in target.iterdir()}
+    before = snapshot(target)
 
     def crash(folder):
         (folder / "half-written").write_text("x")
@@ -111,7 +125,7 @@ def test_a_failed_save_leaves_the_previous_index_whole(saved, tmp_path, monkeypa
     monkeypatch.setattr(saved.model, "save", crash)
     with pytest.raises(type(failure)):
         saved.save(target)
-    assert {path.name: path.read_bytes() for path in target.iterdir()} == before
+    assert snapshot(target) == before
     assert [path.name for path in tmp_path.iterdir()] == ["index"]
 
 
@@ -125,21 +139,84 @@ def _umask():
     return current
 
 
-def test_save_replaces_an_earlier_index(saved, tmp_path):
+def test_each_save_is_a_new_generation_and_keeps_the_one_before(saved, tmp_path):
     target = tmp_path / "index"
     shutil.copytree(saved.folder, target)
-    (target / "stale").write_text("old")
-    saved.save(target)
-    assert not (target / "stale").exists() and Index.open(target)
+    (target / "notes.txt").write_text("mine")  # not semhash's: never removed
+    (target / "generation-000099").mkdir()  # what a writer killed before its manifest leaves
+    first = json.loads((target / "manifest.json").read_text())["data"]
+    for expected in ("generation-000002", "generation-000003"):
+        saved.save(target)
+        assert json.loads((target / "manifest.json").read_text())["data"] == expected
+        assert Index.open(target).records == saved.records
+    assert sorted(path.name for path in target.iterdir()) == [
+        ".semhash.lock", "generation-000002", "generation-000003", "manifest.json", "notes.txt"]
+    assert first == "generation-000001" and (target / "notes.txt").read_text() == "mine"
     assert [path.name for path in tmp_path.iterdir()] == ["index"]
 
 
-def test_save_refuses_to_replace_a_folder_that_is_not_an_index(saved, tmp_path):
-    (tmp_path / "notes").mkdir()
-    (tmp_path / "notes" / "mine.txt").write_text("keep me")
-    with pytest.raises(SemhashError, match="not a semhash index"):
-        saved.save(tmp_path / "notes")
-    assert (tmp_path / "notes" / "mine.txt").read_text() == "keep me"
+def test_stale_folders_of_the_old_swap_are_removed_by_the_next_save(saved, tmp_path):
+    for stale in (".index.tmp-abcd1234", ".index.old-efgh5678"):
+        (tmp_path / stale / "index").mkdir(parents=True)
+    (tmp_path / ".index.notes").mkdir()  # not a name semhash made: kept
+    saved.save(tmp_path / "index")
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".index.notes", "index"]
+
+
+def format_1_copy(saved, target):
+    """`saved` rewritten as semhash wrote indexes before format 2: the files beside the manifest."""
+    manifest = json.loads((saved.folder / "manifest.json").read_text())
+    shutil.copytree(data(saved.folder), target)
+    files = {name: entry["bytes"] for name, entry in manifest.pop("files").items()}
+    for key in ("data", "generation"):
+        del manifest[key]
+    (target / "manifest.json").write_text(json.dumps({**manifest, "format_version": 1, "files": files}))
+    return target
+
+
+def test_format_1_indexes_are_read_and_replaced_whole(saved, tmp_path):
+    target = format_1_copy(saved, tmp_path / "index")
+    (target / "notes.txt").write_text("mine")
+    opened = Index.open(target)
+    assert opened.records == saved.records
+    assert opened.search(opened.packed[0], 5, exact=False)[1].tolist() == saved.search(saved.packed[0], 5, exact=True)[1].tolist()
+    saved.save(target)
+    assert sorted(path.name for path in target.iterdir()) == [".semhash.lock", "generation-000001", "manifest.json",
+                                                            "notes.txt"]
+    assert Index.open(target).records == saved.records
+
+
+@pytest.mark.parametrize("make", [
+    lambda d: (d.mkdir(), (d / "mine.txt").write_text("keep me")),
+    lambda d: (d.mkdir(), (d / "manifest.json").write_text('{"name": "my web app"}'), (d / "app.js").write_text("1")),
+    lambda d: (d.mkdir(), (d / "manifest.json").write_text("not json at all")),
+    lambda d: d.write_text("a file"),
+])
+def test_save_refuses_to_replace_anything_semhash_did_not_write(saved, tmp_path, make):
+    target = tmp_path / "target"
+    make(target)
+    before = snapshot(tmp_path)
+    with pytest.raises(SemhashError, match="not a semhash|not a folder|corrupt"):
+        saved.save(target)
+    assert snapshot(tmp_path) == before
+
+
+def test_a_newer_format_is_not_replaced(saved, tmp_path):
+    target = tmp_path / "index"
+    shutil.copytree(saved.folder, target)
+    _edit_manifest(target, format_version=3)
+    with pytest.raises(SemhashError, match="index format 3"):
+        saved.save(target)
+
+
+def test_the_corpus_and_the_index_may_not_hold_each_other(tmp_path):
+    corpus = write_corpus(tmp_path / "corpus")
+    for output in (corpus, corpus / "index", corpus / "sports"):
+        with pytest.raises(SemhashError, match="inside the corpus"):
+            store.check_destination(output, source=corpus)
+    with pytest.raises(SemhashError, match="lies inside"):
+        store.check_destination(tmp_path, source=corpus)
+    store.check_destination(tmp_path / "index", source=corpus)
 
 
 def _edit_manifest(folder, **changes):
@@ -147,23 +224,72 @@ def _edit_manifest(folder, **changes):
     (folder / "manifest.json").write_text(json.dumps({**manifest, **changes}))
 
 
+def _same_size_noise(path):
+    path.write_bytes(np.random.default_rng(0).bytes(path.stat().st_size))
+
+
 @pytest.mark.parametrize("damage, message", [
     (lambda f: (f / "manifest.json").write_text("{not json"), "corrupt"),
     (lambda f: (f / "manifest.json").unlink(), "not a semhash index"),
-    (lambda f: (f / "codes.npy").write_bytes(b"\x93NUMPY"), "bytes, the manifest says"),
-    (lambda f: (f / "annoy.ann").unlink(), "missing"),
+    (lambda f: (data(f) / "codes.npy").write_bytes(b"\x93NUMPY"), "bytes, the manifest says"),
+    (lambda f: (data(f) / "annoy.ann").unlink(), "missing"),
     (lambda f: _edit_manifest(f, files=["codes.npy"]), "does not list the index's files"),
+    (lambda f: _edit_manifest(f, files={"../x": {"bytes": 1, "sha256": "0"}}), "outside the index"),
+    (lambda f: _edit_manifest(f, data="../elsewhere"), "names no generation"),
     (lambda f: _edit_manifest(f, counts={}), "damaged"),
     (lambda f: _edit_manifest(f, features={"weighting": "log1p"}), "damaged"),
-    (lambda f: (f / "manifest.json").write_text(
-        (f / "manifest.json").read_text().replace('"format_version": 1', '"format_version": 99')), "format 99"),
-])
+    (lambda f: _edit_manifest(f, format_version=99), "format 99"),
+    (lambda f: _edit_manifest(f, format_version="2"), "format_version '2', not a whole number"),
+    (lambda f: _edit_manifest(f, format_version=True), "format_version True, not a whole number"),
+] + [(lambda f, name=name: _same_size_noise(data(f) / name), "does not match the sha256")
+     for name in ("codes.npy", "records.jsonl", "encoder.npz", "vocabulary.txt", "lexicon.npz")])
 def test_damaged_index_gives_a_clear_error(saved, tmp_path, damage, message):
     target = tmp_path / "index"
     shutil.copytree(saved.folder, target)
     damage(target)
     with pytest.raises(SemhashError, match=message):
         Index.open(target)
+
+
+def test_files_swapped_between_indexes_are_caught(saved, tmp_path):
+    other = build(write_corpus(tmp_path / "corpus", seed=1), seed=1).save(tmp_path / "other")
+    target = tmp_path / "index"
+    shutil.copytree(saved.folder, target)
+    shutil.copy(data(other.folder) / "codes.npy", data(target) / "codes.npy")  # the same size, other codes
+    with pytest.raises(SemhashError, match="codes.npy does not match the sha256"):
+        Index.open(target)
+
+
+def test_a_damaged_annoy_file_is_refused_before_annoy_reads_it(saved, tmp_path):
+    target = tmp_path / "index"
+    shutil.copytree(saved.folder, target)
+    _same_size_noise(data(target) / "annoy.ann")
+    opened = Index.open(target)  # Annoy's file is checked when first asked for
+    with pytest.raises(SemhashError, match="annoy.ann does not match the sha256"):
+        opened.search(opened.packed[0], 5, exact=False)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_annoy_files_that_would_crash_annoy_are_found_without_checksums(saved, tmp_path, seed):
+    """Format-1 indexes record no checksums: the file's structure is checked instead."""
+    target = format_1_copy(saved, tmp_path / "index")
+    path = target / "annoy.ann"
+    assert annoy_file_problem(path, saved.bits, len(saved)) is None
+    nodes = bytearray(path.read_bytes())
+    rng = np.random.default_rng(seed)
+    if seed % 2:  # a few bytes changed anywhere
+        for at in rng.integers(0, len(nodes), 8):
+            nodes[at] = int(rng.integers(0, 256))
+    else:  # same-size noise
+        nodes = bytearray(rng.bytes(len(nodes)))
+    path.write_bytes(bytes(nodes))
+    problem = annoy_file_problem(path, saved.bits, len(saved))
+    opened = Index.open(target)
+    if problem is None:  # the changes missed every pointer: Annoy may read the file safely
+        opened.search(opened.packed[0], 5, exact=False)
+    else:
+        with pytest.raises(SemhashError, match="annoy.ann is damaged"):
+            opened.search(opened.packed[0], 5, exact=False)
 
 
 def test_query_with_no_known_words(saved):
