@@ -15,6 +15,7 @@ Its data files, in the generation folder its manifest names (see `store`):
 
 import collections
 import json
+from zipfile import BadZipFile
 from pathlib import Path
 
 import numpy as np
@@ -305,7 +306,7 @@ class Index:
             expected_shape = (n, (manifest["bits"] + 7) // 8)
         except FileNotFoundError:
             raise
-        except (KeyError, TypeError, ValueError, OSError) as error:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OSError, EOFError, BadZipFile) as error:
             raise SemhashError(f"{folder} is damaged ({type(error).__name__}: {error}); rebuild it with `semhash index`") from None
         if packed.shape != expected_shape or len(records) != n:
             raise SemhashError(

@@ -35,6 +35,7 @@ LOCK = ".semhash.lock"
 GENERATION = re.compile(r"generation-(\d{6,})")
 MANIFEST_TEMPORARY = re.compile(re.escape(MANIFEST) + r"\.tmp-\d+")
 HASH_CHUNK = 1 << 22
+MAX_BITS = 1024
 REBUILD = "rebuild it with `semhash index`"
 
 
@@ -76,7 +77,7 @@ def check_destination(folder, source=None):
     if folder.is_dir():
         entries = [entry.name for entry in folder.iterdir()]
         if MANIFEST in entries:
-            read_manifest(folder, check_files=False, purpose=f"; {choose}")
+            read_manifest(folder, check_files=False, purpose=f"; {choose}", whole=False)
         elif not all(_own_entry(name) for name in entries):
             raise SemhashError(f"{folder} exists and is not a semhash index; {choose}")
     existing = next(parent for parent in (folder, *folder.absolute().parents) if parent.exists())
@@ -84,7 +85,7 @@ def check_destination(folder, source=None):
         raise SemhashError(f"cannot write in {existing}; {choose} in a folder you can write to")
 
 
-def _validated(manifest, path, purpose):
+def _identified(manifest, path, purpose):
     """`manifest` if it is a semhash manifest of a readable format, else SemhashError."""
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise SemhashError(f"{path.parent} is not a semhash index (its {MANIFEST} is not semhash's){purpose}")
@@ -96,6 +97,16 @@ def _validated(manifest, path, purpose):
             f"{path.parent} has index format {version}; this semhash {__version__} reads formats "
             f"{', '.join(map(str, READABLE_VERSIONS))}{purpose}"
         )
+    return manifest
+
+
+def _validated(manifest, path, purpose):
+    """`manifest` if it is a whole semhash manifest of a readable format, else SemhashError."""
+    version = _identified(manifest, path, purpose)["format_version"]
+    expected = {"kind": str, "bits": int, "counts": dict, "source": dict, "features": dict, "model": dict, "annoy": dict}
+    wrong = [key for key, kind in expected.items() if type(manifest.get(key)) is not kind]
+    if wrong or not 1 <= manifest["bits"] <= MAX_BITS or type(manifest["counts"].get("documents")) is not int:
+        raise SemhashError(f"{path} lacks or garbles {', '.join(wrong) or 'bits or counts'}: it is damaged{purpose}")
     files = manifest.get("files")
     entry = int if version == 1 else dict
     if not isinstance(files, dict) or not all(isinstance(value, entry) for value in files.values()):
@@ -110,9 +121,10 @@ def _validated(manifest, path, purpose):
     return manifest
 
 
-def read_manifest(folder, check_files=True, purpose=f"; {REBUILD}"):
+def read_manifest(folder, check_files=True, purpose=f"; {REBUILD}", whole=True):
     """The checked manifest of the index in `folder`; with `check_files`, every file it lists must
-    be there with its size. Any problem is a SemhashError saying what to do (`purpose`)."""
+    be there with its size; without `whole`, only its format is checked. Any problem is a
+    SemhashError saying what to do (`purpose`)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise SemhashError(f"no index at {folder}; build one with `semhash index DIR`")
@@ -123,7 +135,7 @@ def read_manifest(folder, check_files=True, purpose=f"; {REBUILD}"):
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as error:
         raise SemhashError(f"{path} is corrupt ({error}){purpose}") from None
-    manifest = _validated(manifest, path, purpose)
+    manifest = (_validated if whole else _identified)(manifest, path, purpose)
     if check_files:
         data = data_folder(folder, manifest)
         for name, entry in manifest["files"].items():
@@ -174,8 +186,9 @@ def _sync_folder(folder):
 
 
 def _current(folder):
-    """The manifest now in `folder`, or None where there is none yet."""
-    return read_manifest(folder, check_files=False) if (folder / MANIFEST).is_file() else None
+    """The manifest now in `folder`, checked for its format alone (a damaged index may be
+    replaced), or None where there is none yet."""
+    return read_manifest(folder, check_files=False, whole=False) if (folder / MANIFEST).is_file() else None
 
 
 def _remove_unused(folder, keep):
@@ -206,10 +219,11 @@ def write(folder, manifest, write_files):
     check_destination(folder)
     folder.mkdir(parents=True, exist_ok=True)
     with _locked(folder):
-        previous = _current(folder)
-        keep = {previous["data"]} if previous and previous["format_version"] > 1 else set()
+        previous = _current(folder) or {}
+        keep = {previous["data"]} if isinstance(previous.get("data"), str) else set()
         _remove_unused(folder, keep)
-        generation = previous.get("generation", 0) + 1 if previous else 1
+        used = [int(match[1]) for match in map(GENERATION.fullmatch, (path.name for path in folder.iterdir())) if match]
+        generation = 1 + max(used, default=0)
         name = f"generation-{generation:06d}"
         data = folder / name
         data.mkdir()
@@ -232,9 +246,9 @@ def write(folder, manifest, write_files):
             temporary.unlink(missing_ok=True)
             raise
         _remove_unused(folder, keep={name, *keep})
-        if previous and previous["format_version"] == 1:
+        if previous.get("format_version") == 1 and isinstance(previous.get("files"), dict):
             for old in previous["files"]:
-                if (folder / old).is_file() and not (folder / old).is_symlink():
+                if isinstance(old, str) and "/" not in old and (folder / old).is_file() and not (folder / old).is_symlink():
                     (folder / old).unlink()
     _remove_legacy_leftovers(folder)
     return manifest

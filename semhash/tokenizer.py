@@ -164,6 +164,8 @@ class JiebaTokenizer:
     def lexicon(self):
         """The word frequencies this tokenizer segments with, as a Lexicon to store."""
         segmenter = self._segmenter()
+        if isinstance(segmenter.FREQ, Lexicon):  # read from an index: saved again as it is
+            return segmenter.FREQ
         return Lexicon.from_frequencies(segmenter.FREQ, segmenter.total)
 
     def use_lexicon(self, lexicon):

@@ -306,3 +306,13 @@ def test_small_indexes_are_scanned_exactly_unless_annoy_is_asked_for(saved, monk
     assert calls == []
     opened.search(query, k=5, exact=False)
     assert calls == [1]
+
+
+def test_a_damaged_index_can_be_rebuilt_in_place(saved, tmp_path):
+    target = tmp_path / "index"
+    shutil.copytree(saved.folder, target)
+    _edit_manifest(target, model=None, generation="x", data="elsewhere")
+    with pytest.raises(SemhashError, match="garbles model"):
+        Index.open(target)
+    saved.save(target)
+    assert Index.open(target).records == saved.records
