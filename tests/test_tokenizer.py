@@ -1,7 +1,9 @@
+import numpy as np
 import pytest
 
+from conftest import TOPICS, time_limit, topic_text
 from semhash.errors import SemhashError
-from semhash.tokenizer import JiebaTokenizer, Lexicon, bundled_stop_words
+from semhash.tokenizer import JiebaTokenizer, Lexicon, _SortedKeys, bundled_stop_words
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +64,31 @@ def test_stored_lexicon_segments_exactly_as_jieba(tmp_path, tokenizer):
     tokenizer.lexicon().save(tmp_path / "lexicon.npz")
     stored = JiebaTokenizer().use_lexicon(Lexicon.load(tmp_path / "lexicon.npz"))
     assert [stored(text) for text in texts] == [tokenizer(text) for text in texts]
+
+
+def test_a_long_text_is_not_one_binary_search_a_lookup(tmp_path, tokenizer, monkeypatch):
+    """A 10 MB query took minutes at 2 to 3 binary searches a character: past a bounded number
+    of searches the lexicon answers from a table, so twice the text costs no more searches."""
+    rng = np.random.default_rng(0)
+    text = "".join(topic_text(rng, topic, language) for _ in range(150) for topic in TOPICS for language in ("en", "zh"))
+    tokenizer.lexicon().save(tmp_path / "lexicon.npz")
+    probes = 0
+    key_at = _SortedKeys.__getitem__
+
+    def counted(keys, position):
+        nonlocal probes
+        probes += 1
+        return key_at(keys, position)
+
+    monkeypatch.setattr(_SortedKeys, "__getitem__", counted)
+    counts = []
+    with time_limit(120):
+        for long_text in (text, text + text):
+            probes = 0
+            stored = JiebaTokenizer().use_lexicon(Lexicon.load(tmp_path / "lexicon.npz"))
+            assert stored(long_text) == tokenizer(long_text)
+            counts.append(probes)
+    assert counts[1] == counts[0]
 
 
 def test_lexicon_answers_like_jiebas_table(tokenizer):
