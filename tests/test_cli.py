@@ -1,3 +1,4 @@
+import io
 import json
 import shutil
 import subprocess
@@ -8,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import cli
-from conftest import TINY_CLI, json_lines, write_corpus
+from conftest import TINY_CLI, json_lines, time_limit, write_corpus
 
 
 @pytest.fixture
@@ -136,3 +137,37 @@ def test_a_reader_that_stops_early_gets_no_error(built_index):
     stderr = process.stderr.read().decode()
     assert process.wait(timeout=120) == 141
     assert "Error" not in stderr and "Traceback" not in stderr, stderr
+
+
+class EndlessInput(io.BufferedIOBase):
+    """A stdin that never ends: it gives as many bytes as asked, and fails a read to its end."""
+
+    def readable(self):
+        return True
+
+    def read(self, size=-1):
+        if size is None or size < 0:
+            raise AssertionError("stdin was read to its end, which never comes")
+        return (b"football " * (size // 9 + 1))[:size]
+
+    read1 = read
+
+
+def test_stdin_is_read_no_further_than_the_query_limit(built_index, runner):
+    with time_limit(60):
+        result = runner.invoke(cli, ["query", "-", "--index", str(built_index)], input=EndlessInput())
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "over the limit of 1,048,576 bytes" in result.stderr and "--max-query-bytes" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("how", ["text", "stdin", "file"])
+def test_a_query_over_max_query_bytes_is_refused(built_index, runner, tmp_path, how):
+    query = "football goal striker coach"  # 27 bytes
+    (tmp_path / "q.txt").write_text(query, encoding="utf-8")
+    where = {"text": [query], "stdin": ["-"], "file": ["--file", str(tmp_path / "q.txt")]}[how]
+    args = ["query", *where, "--index", str(built_index)]
+    refused = runner.invoke(cli, [*args, "--max-query-bytes", "26"], input=query)
+    assert refused.exit_code == 1 and "over the limit of 26 bytes; shorten it or raise --max-query-bytes" in refused.stderr
+    assert runner.invoke(cli, [*args, "--max-query-bytes", "27"], input=query).exit_code == 0
+
