@@ -46,6 +46,7 @@ SEARCH_NODES_PER_RESULT_AND_TREE = 10
 # search_k: measured 0.4 against 4.6 ms at 11,314 codes and 1.5 against 6.2 ms at 50,000;
 # a scan grows with the codes (7.9 ms at 200,000), Annoy hardly does. See docs/RESULTS.md.
 EXACT_SCAN_MAX = 100_000
+ANNOY_MAX_COUNT = 2**31 - 1  # Annoy reads k and search_k as C ints
 # A query text is read whole and tokenized at once, so its time and memory grow with it: 1 MiB
 # holds some 150,000 English words or 350,000 Chinese characters, far more than a description of
 # what to find needs, and tokenizes in about 2 s; a longer query is refused, not read on.
@@ -395,14 +396,20 @@ class Index:
 
         exact: True scans every code, False asks Annoy, None (the default) scans where
         that is faster: up to EXACT_SCAN_MAX codes. search_k: the Annoy nodes to inspect,
-        by default 10 x trees x k.
+        by default 10 x trees x k. Both are cut to what the index holds: k to its codes,
+        search_k to every code in every tree (Annoy's counts are 32-bit).
         """
+        if k < 1:
+            raise SemhashError(f"k is the number of results; give 1 or more, not {k}")
+        k = min(k, len(self.packed))
         if exact is None:
             exact = len(self.packed) <= EXACT_SCAN_MAX
         if exact:
             return codes.nearest(self.packed, query, k)
+        trees = self.manifest["annoy"]["trees"]
         if search_k is None:
-            search_k = SEARCH_NODES_PER_RESULT_AND_TREE * self.manifest["annoy"]["trees"] * k
+            search_k = SEARCH_NODES_PER_RESULT_AND_TREE * trees * k
+        search_k = min(search_k, trees * len(self.packed), ANNOY_MAX_COUNT)
         bits = codes.unpack(query[None, :], self.bits)[0].astype(np.float32)
         rows, distances = self.annoy().get_nns_by_vector(bits, k, search_k=search_k, include_distances=True)
         return np.array(rows, dtype=np.int64), np.array(distances, dtype=np.int64)

@@ -171,3 +171,15 @@ def test_a_query_over_max_query_bytes_is_refused(built_index, runner, tmp_path, 
     assert refused.exit_code == 1 and "over the limit of 26 bytes; shorten it or raise --max-query-bytes" in refused.stderr
     assert runner.invoke(cli, [*args, "--max-query-bytes", "27"], input=query).exit_code == 0
 
+
+@pytest.mark.parametrize("search", ["--annoy", "--exact"])
+def test_k_past_the_size_of_the_index_gives_every_item_once(built_index, runner, search):
+    base = ["--index", str(built_index), search, "-k", "10000000"]
+    result = runner.invoke(cli, ["query", "football goal", *base])
+    assert result.exit_code == 0, result.output
+    ids = [hit["id"] for hit in json_lines(result.stdout)]
+    assert len(ids) == len(set(ids)) == 72
+    like = runner.invoke(cli, ["query", "--like", "cooking/en-00.txt", *base, "--search-k", "99999999999"])
+    assert like.exit_code == 0, like.output
+    ids = [hit["id"] for hit in json_lines(like.stdout)]
+    assert len(ids) == len(set(ids)) == 71 and "cooking/en-00.txt" not in ids

@@ -180,6 +180,15 @@ def test_a_query_over_the_size_limit_is_refused(saved):
     assert opened.query("bank " * 4, max_bytes=20) and opened.query(chinese, max_bytes=len(chinese) * 3)
 
 
+@pytest.mark.parametrize("exact", [True, False])
+def test_k_is_cut_to_the_size_of_the_index(saved, exact):
+    opened = Index.open(saved.folder)
+    rows, _ = opened.search(opened.packed[0], k=10**12, exact=exact, search_k=10**12)
+    assert sorted(rows) == list(range(len(opened)))
+    with pytest.raises(SemhashError, match="give 1 or more"):
+        opened.search(opened.packed[0], k=0, exact=exact)
+
+
 def test_small_indexes_are_scanned_exactly_unless_annoy_is_asked_for(saved, monkeypatch):
     opened = Index.open(saved.folder)
     calls = []
