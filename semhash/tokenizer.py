@@ -6,8 +6,10 @@ it freezes the index's segmentation even if jieba or the user dictionary later c
 """
 
 import bisect
+import contextlib
 import importlib.resources
 import logging
+import os
 from pathlib import Path
 
 import jieba
@@ -31,6 +33,35 @@ def bundled_stop_words(languages=STOP_WORD_LANGUAGES):
             )
         words.update((folder / f"{language}.txt").read_text(encoding="utf-8").split())
     return frozenset(words)
+
+
+def cache_folder():
+    """A folder for jieba's dictionary cache that only this user can write, or None if there is none.
+
+    jieba's own choice, the system's temporary folder, is shared: another user's cache there
+    cannot be replaced (a PermissionError), and one planted there would be read as the dictionary.
+    This is $XDG_CACHE_HOME/semhash or ~/.cache/semhash, made with mode 0700.
+    """
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    try:
+        folder = (Path(base) if os.path.isabs(base) else Path.home() / ".cache") / "semhash"
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        status = folder.stat()
+    except (OSError, RuntimeError):  # a file in the way, no permission, no home folder
+        return None
+    others_may_write = status.st_mode & 0o022 or (hasattr(os, "getuid") and status.st_uid != os.getuid())
+    return None if others_may_write or not os.access(folder, os.W_OK) else folder
+
+
+@contextlib.contextmanager
+def _jieba_silenced():
+    """Keep jieba from printing a traceback when it cannot write its cache: it goes on without."""
+    level = jieba.default_logger.level
+    jieba.setLogLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        jieba.setLogLevel(level)
 
 
 def is_term(token):
@@ -159,10 +190,18 @@ class JiebaTokenizer:
         self._jieba = None
 
     def _segmenter(self):
-        """jieba's tokenizer with the full dictionary and the user dictionary, loaded once."""
+        """jieba's tokenizer with the full dictionary and the user dictionary, loaded once; the
+        dictionary is cached in `cache_folder()`, or built afresh when there is none."""
         if self._jieba is None:
             segmenter = jieba.Tokenizer()
-            segmenter.initialize()
+            folder = cache_folder()
+            if folder is None:
+                segmenter.FREQ, segmenter.total = segmenter.gen_pfdict(segmenter.get_dict_file())
+                segmenter.initialized = True
+            else:
+                segmenter.tmp_dir = str(folder)
+                with _jieba_silenced():
+                    segmenter.initialize()
             if self.user_dict is not None:
                 path = Path(self.user_dict)
                 if not path.is_file():

@@ -1,3 +1,7 @@
+import logging
+import marshal
+import tempfile
+
 import numpy as np
 import pytest
 
@@ -98,3 +102,40 @@ def test_lexicon_answers_like_jiebas_table(tokenizer):
     assert lexicon["北京"] == 5
     with pytest.raises(KeyError):
         lexicon["南"]
+
+
+@pytest.fixture
+def shared_tmp(tmp_path, monkeypatch):
+    """The system's temporary folder, where another user has left a jieba cache that makes
+    "语义哈希" one word."""
+    shared = tmp_path / "tmp"
+    shared.mkdir()
+    planted = {"语": 0, "语义": 0, "语义哈": 0, "语义哈希": 10**9}
+    (shared / "jieba.cache").write_bytes(marshal.dumps((planted, 10**9)))
+    monkeypatch.setattr(tempfile, "tempdir", str(shared))
+    return shared
+
+
+def test_jieba_caches_its_dictionary_in_a_private_folder(tmp_path, monkeypatch, shared_tmp):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert JiebaTokenizer()("语义哈希") != ["语义哈希"]
+    folder = tmp_path / "cache" / "semhash"
+    assert (folder / "jieba.cache").is_file() and folder.stat().st_mode & 0o777 == 0o700
+
+
+@pytest.mark.parametrize("unusable", ["folder under a file", "cache is a folder", "others may write"])
+def test_an_unusable_cache_is_no_error(tmp_path, monkeypatch, caplog, shared_tmp, unusable):
+    cache = tmp_path / "cache"
+    if unusable == "folder under a file":
+        cache.write_text("not a folder")
+    elif unusable == "cache is a folder":
+        (cache / "semhash" / "jieba.cache").mkdir(parents=True)
+    else:
+        (cache / "semhash").mkdir(parents=True)
+        (cache / "semhash").chmod(0o777)
+    (shared_tmp / "jieba.cache").unlink()
+    (shared_tmp / "jieba.cache").mkdir()  # and jieba cannot write its cache there either
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    with caplog.at_level(logging.DEBUG, logger="jieba"):
+        assert JiebaTokenizer()("语义哈希很快") == ["语义", "哈希", "很快"]
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
