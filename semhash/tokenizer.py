@@ -133,8 +133,11 @@ class Lexicon:
             return cls(arrays["blob"], arrays["offsets"], arrays["freqs"], arrays["total"])
 
     def _search(self, fragment):
-        """The fragment's frequency by binary search: a word's, 0 for a prefix, else None."""
+        """The fragment's frequency by binary search: a word's, 0 for a prefix, else None. The
+        empty string is neither, as in jieba's table (every word would start with it)."""
         key = fragment.encode("utf-8")
+        if not key:
+            return None
         position = bisect.bisect_left(self._keys, key)
         found = self._keys[position] if position < len(self._keys) else None
         if found is None or not found.startswith(key):

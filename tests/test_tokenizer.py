@@ -99,6 +99,7 @@ def test_lexicon_answers_like_jiebas_table(tokenizer):
     lexicon = Lexicon.from_frequencies({"北京": 5, "北京大学": 3, "北": 0}, total=8)
     assert "北" in lexicon and "北京大" in lexicon and "南" not in lexicon
     assert lexicon.get("北京大学") == 3 and lexicon.get("北京大") == 0 and lexicon.get("南") is None
+    assert "" not in lexicon and lexicon.get("") is None  # as in jieba's table, found by test_hostile_inputs
     assert lexicon["北京"] == 5
     with pytest.raises(KeyError):
         lexicon["南"]
