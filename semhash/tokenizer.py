@@ -135,7 +135,7 @@ class Lexicon:
     def _search(self, fragment):
         """The fragment's frequency by binary search: a word's, 0 for a prefix, else None. The
         empty string is neither, as in jieba's table (every word would start with it)."""
-        key = fragment.encode("utf-8")
+        key = fragment.encode("utf-8", "surrogatepass")  # a lone surrogate matches no word, as in the table
         if not key:
             return None
         position = bisect.bisect_left(self._keys, key)
@@ -153,6 +153,7 @@ class Lexicon:
         return table
 
     def _frequency(self, fragment):
+        """The fragment's frequency, by binary search until SEARCHES are spent, then from the table."""
         if self._table is None:
             if self._searches_left:
                 self._searches_left -= 1
