@@ -10,10 +10,10 @@ from pathlib import Path
 import click
 
 from semhash import __version__
-from semhash.corpus import DEFAULT_PATTERNS, TextCorpus, read_text
+from semhash.corpus import DEFAULT_PATTERNS, TextCorpus, decode, read_text
 from semhash.errors import SemhashError
 from semhash.features import WEIGHTINGS, TextFeatures
-from semhash.index import IMAGE_FEATURES, Index, image_features
+from semhash.index import IMAGE_FEATURES, MAX_QUERY_BYTES, Index, check_query_size, image_features
 from semhash.store import MANIFEST, check_destination
 from semhash.model import ARCHITECTURES, BINARIZERS, IMAGE_DEFAULTS, StackedAutoencoder
 from semhash.patches import PatchFeatures
@@ -308,17 +308,16 @@ def index(ctx, corpus_path, output, kind, patterns, split, size, arch, feature_k
 @click.option("--search-k", type=click.IntRange(1), help="Annoy nodes to inspect [default: 10 x trees x k].")
 @click.option("--grid", type=click.Path(path_type=Path), metavar="OUT.png",
               help="Images: also draw the query and its results, with distances and labels, into a PNG.")
+@click.option("--max-query-bytes", type=click.IntRange(1), default=MAX_QUERY_BYTES, show_default=True,
+              help="Refuse a longer query text; stdin is read no further.")
 @click.option("--plain", is_flag=True, help="A readable table instead of JSON lines.")
-def query(text, text_file, image_path, like_id, k, index_dir, exact, search_k, grid, plain):
+def query(text, text_file, image_path, like_id, k, index_dir, exact, search_k, grid, max_query_bytes, plain):
     """Find what is nearest in meaning to TEXT ('-' reads stdin), a --file, an --image or --like ID."""
     given = [name for name, value in (("TEXT", text), ("--file", text_file), ("--image", image_path),
                                       ("--like", like_id)) if value is not None]
     if len(given) != 1:
         raise click.UsageError("give exactly one of TEXT, --file F, --image PATH or --like ID")
-    if text == "-":
-        text = sys.stdin.read()
-    elif text_file is not None:
-        text = read_text(text_file)
+    text = read_query(text, text_file, max_query_bytes)
     if text is not None and not text.strip():
         raise click.UsageError("the query text is empty; give some words to search for")
     if grid is not None:
@@ -344,7 +343,7 @@ def query(text, text_file, image_path, like_id, k, index_dir, exact, search_k, g
         query_pixels = read_query_image(image_path, tuple(opened.features.size))
         hits = opened.query_image(query_pixels, k, exact, search_k)
     else:
-        hits = opened.query(text, k, exact, search_k)
+        hits = opened.query(text, k, exact, search_k, max_query_bytes)
     if grid is not None:
         draw_grid(opened, grid, query_pixels, like_id, hits)
     label_width = max([5, *(len(str(hit["label"] or "-")) for hit in hits)])
@@ -356,6 +355,20 @@ def query(text, text_file, image_path, like_id, k, index_dir, exact, search_k, g
         line = (f"{rank:>4}  {hit['distance']:>4}  {hit['score']:>5.3f}  {str(hit['label'] or '-'):<{label_width}}  "
                 f"{hit['id']:<{id_width}}" + ("" if images else f"  {hit['snippet'][:60]}"))
         emit(hit, line, plain)
+
+
+def read_query(text, text_file, limit):
+    """The query's text: TEXT, stdin for '-' (read no further than `limit` bytes) or the file's,
+    refused when it is longer than `limit` bytes."""
+    if text == "-":
+        data = sys.stdin.buffer.read(limit + 1)
+        check_query_size(data, limit, "--max-query-bytes")
+        text = decode(data)[0]
+    elif text_file is not None:
+        text = read_text(text_file)
+    if text is not None:
+        check_query_size(text, limit, "--max-query-bytes")
+    return text
 
 
 def draw_grid(opened, path, query_pixels, like_id, hits):

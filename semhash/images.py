@@ -17,7 +17,7 @@ import numpy as np
 from numpy._core.multiarray import _reconstruct
 from PIL import Image, ImageOps
 
-from .corpus import Skipped
+from .corpus import Skipped, snippet
 from .errors import SemhashError
 
 ImageBatch = collections.namedtuple("ImageBatch", "pixels ids labels sources")
@@ -72,8 +72,8 @@ def _unpickle(data, where):
         raise
     except Exception as error:  # damage shows as EOFError, UnpicklingError, ValueError, TypeError...
         raise SemhashError(
-            f"cannot load {where} ({type(error).__name__}: {error}); it is damaged or not a CIFAR-10 "
-            "batch: restore it from the original archive"
+            f"cannot load {where} ({type(error).__name__}: {snippet(str(error))}); it is damaged or not a "
+            "CIFAR-10 batch: restore it from the original archive"
         ) from None
     if not isinstance(loaded, dict):
         raise SemhashError(

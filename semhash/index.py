@@ -38,6 +38,11 @@ SEARCH_NODES_PER_RESULT_AND_TREE = 10
 # search_k: measured 0.4 against 4.6 ms at 11,314 codes and 1.5 against 6.2 ms at 50,000;
 # a scan grows with the codes (7.9 ms at 200,000), Annoy hardly does. See docs/RESULTS.md.
 EXACT_SCAN_MAX = 100_000
+ANNOY_MAX_COUNT = 2**31 - 1  # Annoy reads k and search_k as C ints
+# A query text is read whole and tokenized at once, so its time and memory grow with it: 1 MiB
+# holds some 150,000 English words or 350,000 Chinese characters, far more than a description of
+# what to find needs, and tokenizes in about 2 s; a longer query is refused, not read on.
+MAX_QUERY_BYTES = 1 << 20
 IMAGE_FEATURES = {features.kind: features for features in (PatchFeatures, PixelFeatures)}
 
 
@@ -54,6 +59,12 @@ def image_features(arch="dense", kind=None, size=(32, 32), verbose=False, **para
             raise SemhashError(f"{', '.join(params)} only apply to patch features, not pixels")
         return PixelFeatures(size=size)
     return PatchFeatures(size=size, verbose=verbose, **params)
+
+
+def check_query_size(query, limit=MAX_QUERY_BYTES, setting="max_bytes"):
+    """Refuse a query over `limit` bytes (bytes as read, a str as UTF-8), naming the `setting` that raises it."""
+    if len(query) > limit or (isinstance(query, str) and len(query.encode("utf-8", "surrogatepass")) > limit):
+        raise SemhashError(f"the query is over the limit of {limit:,} bytes; shorten it or raise {setting}")
 
 
 def _features_class(manifest):
@@ -354,14 +365,20 @@ class Index:
 
         exact: True scans every code, False asks Annoy, None (the default) scans where
         that is faster: up to EXACT_SCAN_MAX codes. search_k: the Annoy nodes to inspect,
-        by default 10 x trees x k.
+        by default 10 x trees x k. Both are cut to what the index holds: k to its codes,
+        search_k to every code in every tree (Annoy's counts are 32-bit).
         """
+        if k < 1:
+            raise SemhashError(f"k is the number of results; give 1 or more, not {k}")
+        k = min(k, len(self.packed))
         if exact is None:
             exact = len(self.packed) <= EXACT_SCAN_MAX
         if exact:
             return codes.nearest(self.packed, query, k)
+        trees = self.manifest["annoy"]["trees"]
         if search_k is None:
-            search_k = SEARCH_NODES_PER_RESULT_AND_TREE * self.manifest["annoy"]["trees"] * k
+            search_k = SEARCH_NODES_PER_RESULT_AND_TREE * trees * k
+        search_k = min(search_k, trees * len(self.packed), ANNOY_MAX_COUNT)
         bits = codes.unpack(query[None, :], self.bits)[0].astype(np.float32)
         rows, distances = self.annoy().get_nns_by_vector(bits, k, search_k=search_k, include_distances=True)
         return np.array(rows, dtype=np.int64), np.array(distances, dtype=np.int64)
@@ -378,8 +395,9 @@ class Index:
             hits.append(hit)
         return hits
 
-    def query(self, text, k=10, exact=None, search_k=None):
-        """The `k` documents whose codes are nearest to the code of `text`."""
+    def query(self, text, k=10, exact=None, search_k=None, max_bytes=MAX_QUERY_BYTES):
+        """The `k` documents whose codes are nearest to the code of `text`, of at most `max_bytes`."""
+        check_query_size(text, max_bytes)
         packed, known = self.encode([text])
         if known[0] == 0:
             raise SemhashError("none of the query's words are in the index's vocabulary; try other words")

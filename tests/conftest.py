@@ -1,6 +1,8 @@
 """Small generated corpora and a tiny model configuration, so the suite runs in minutes on 2 cores."""
 
+import contextlib
 import json
+import signal
 
 import numpy as np
 import pytest
@@ -68,3 +70,19 @@ def built_index(tmp_path_factory):
 
 def json_lines(text):
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@contextlib.contextmanager
+def time_limit(seconds):
+    """Fail a block that runs past `seconds` rather than hang the suite: a guard, not a speed target."""
+
+    def expire(signum, frame):
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

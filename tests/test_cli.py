@@ -1,3 +1,4 @@
+import io
 import json
 import shutil
 import subprocess
@@ -8,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import cli
-from conftest import TINY_CLI, json_lines, write_corpus
+from conftest import TINY_CLI, json_lines, time_limit, write_corpus
 
 
 @pytest.fixture
@@ -160,3 +161,49 @@ def test_a_destination_that_cannot_be_written_is_refused_before_training(runner,
     assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.output
     assert sorted(str(path) for path in tmp_path.rglob("*")) == before
     assert (tmp_path / "site" / "index.html").exists() and (tmp_path / "notes.txt").read_text() == "mine"
+
+
+class EndlessInput(io.BufferedIOBase):
+    """A stdin that never ends: it gives as many bytes as asked, and fails a read to its end."""
+
+    def readable(self):
+        return True
+
+    def read(self, size=-1):
+        if size is None or size < 0:
+            raise AssertionError("stdin was read to its end, which never comes")
+        return (b"football " * (size // 9 + 1))[:size]
+
+    read1 = read
+
+
+def test_stdin_is_read_no_further_than_the_query_limit(built_index, runner):
+    with time_limit(60):
+        result = runner.invoke(cli, ["query", "-", "--index", str(built_index)], input=EndlessInput())
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "over the limit of 1,048,576 bytes" in result.stderr and "--max-query-bytes" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("how", ["text", "stdin", "file"])
+def test_a_query_over_max_query_bytes_is_refused(built_index, runner, tmp_path, how):
+    query = "football goal striker coach"  # 27 bytes
+    (tmp_path / "q.txt").write_text(query, encoding="utf-8")
+    where = {"text": [query], "stdin": ["-"], "file": ["--file", str(tmp_path / "q.txt")]}[how]
+    args = ["query", *where, "--index", str(built_index)]
+    refused = runner.invoke(cli, [*args, "--max-query-bytes", "26"], input=query)
+    assert refused.exit_code == 1 and "over the limit of 26 bytes; shorten it or raise --max-query-bytes" in refused.stderr
+    assert runner.invoke(cli, [*args, "--max-query-bytes", "27"], input=query).exit_code == 0
+
+
+@pytest.mark.parametrize("search", ["--annoy", "--exact"])
+def test_k_past_the_size_of_the_index_gives_every_item_once(built_index, runner, search):
+    base = ["--index", str(built_index), search, "-k", "10000000"]
+    result = runner.invoke(cli, ["query", "football goal", *base])
+    assert result.exit_code == 0, result.output
+    ids = [hit["id"] for hit in json_lines(result.stdout)]
+    assert len(ids) == len(set(ids)) == 72
+    like = runner.invoke(cli, ["query", "--like", "cooking/en-00.txt", *base, "--search-k", "99999999999"])
+    assert like.exit_code == 0, like.output
+    ids = [hit["id"] for hit in json_lines(like.stdout)]
+    assert len(ids) == len(set(ids)) == 71 and "cooking/en-00.txt" not in ids

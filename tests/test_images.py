@@ -411,3 +411,10 @@ def test_image_folder_sources_read_back(image_folder):
         np.testing.assert_array_equal(read, expected)
     with pytest.raises(SemhashError, match=r"cannot read .*corrupt\.png: not a readable image"):
         read_image(image_folder / "dogs" / "corrupt.png", (10, 10))
+
+
+def test_a_damaged_pickle_is_named_on_one_line():
+    """pickle's own message for a persistent id spans two lines (found by test_hostile_inputs)."""
+    with pytest.raises(SemhashError, match="cannot load data_batch_1 .*persistent_load") as caught:
+        CifarPython.parse_batch(b"P", "data_batch_1")
+    assert "\n" not in str(caught.value)

@@ -8,7 +8,7 @@ import pytest
 from conftest import TINY_MODEL, write_corpus
 from semhash import Index, StackedAutoencoder, TextCorpus, TextFeatures, codes, store
 from semhash.errors import SemhashError
-from semhash.index import _annoy, _zero_unread_annoy_bytes, annoy_file_problem, build_annoy
+from semhash.index import MAX_QUERY_BYTES, _annoy, _zero_unread_annoy_bytes, annoy_file_problem, build_annoy
 
 
 def build(root, seed=0):
@@ -295,6 +295,24 @@ def test_annoy_files_that_would_crash_annoy_are_found_without_checksums(saved, t
 def test_query_with_no_known_words(saved):
     with pytest.raises(SemhashError, match="none of the query's words"):
         Index.open(saved.folder).query("zebra giraffe 斑马")
+
+
+def test_a_query_over_the_size_limit_is_refused(saved):
+    opened = Index.open(saved.folder)
+    chinese = "银行" * (MAX_QUERY_BYTES // 6 + 1)  # fewer characters than the limit, more UTF-8 bytes
+    for text in ("bank " * MAX_QUERY_BYTES, chinese):
+        with pytest.raises(SemhashError, match=f"over the limit of {MAX_QUERY_BYTES:,} bytes; .* raise max_bytes"):
+            opened.query(text)
+    assert opened.query("bank " * 4, max_bytes=20) and opened.query(chinese, max_bytes=len(chinese) * 3)
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_k_is_cut_to_the_size_of_the_index(saved, exact):
+    opened = Index.open(saved.folder)
+    rows, _ = opened.search(opened.packed[0], k=10**12, exact=exact, search_k=10**12)
+    assert sorted(rows) == list(range(len(opened)))
+    with pytest.raises(SemhashError, match="give 1 or more"):
+        opened.search(opened.packed[0], k=0, exact=exact)
 
 
 def test_small_indexes_are_scanned_exactly_unless_annoy_is_asked_for(saved, monkeypatch):

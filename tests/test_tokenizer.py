@@ -1,7 +1,13 @@
+import logging
+import marshal
+import tempfile
+
+import numpy as np
 import pytest
 
+from conftest import TOPICS, time_limit, topic_text
 from semhash.errors import SemhashError
-from semhash.tokenizer import JiebaTokenizer, Lexicon, bundled_stop_words
+from semhash.tokenizer import JiebaTokenizer, Lexicon, _SortedKeys, bundled_stop_words
 
 
 @pytest.fixture(scope="module")
@@ -64,10 +70,73 @@ def test_stored_lexicon_segments_exactly_as_jieba(tmp_path, tokenizer):
     assert [stored(text) for text in texts] == [tokenizer(text) for text in texts]
 
 
+def test_a_long_text_is_not_one_binary_search_a_lookup(tmp_path, tokenizer, monkeypatch):
+    """A 10 MB query took minutes at 2 to 3 binary searches a character: past a bounded number
+    of searches the lexicon answers from a table, so twice the text costs no more searches."""
+    rng = np.random.default_rng(0)
+    text = "".join(topic_text(rng, topic, language) for _ in range(150) for topic in TOPICS for language in ("en", "zh"))
+    tokenizer.lexicon().save(tmp_path / "lexicon.npz")
+    probes = 0
+    key_at = _SortedKeys.__getitem__
+
+    def counted(keys, position):
+        nonlocal probes
+        probes += 1
+        return key_at(keys, position)
+
+    monkeypatch.setattr(_SortedKeys, "__getitem__", counted)
+    counts = []
+    with time_limit(120):
+        for long_text in (text, text + text):
+            probes = 0
+            stored = JiebaTokenizer().use_lexicon(Lexicon.load(tmp_path / "lexicon.npz"))
+            assert stored(long_text) == tokenizer(long_text)
+            counts.append(probes)
+    assert counts[1] == counts[0]
+
+
 def test_lexicon_answers_like_jiebas_table(tokenizer):
     lexicon = Lexicon.from_frequencies({"北京": 5, "北京大学": 3, "北": 0}, total=8)
     assert "北" in lexicon and "北京大" in lexicon and "南" not in lexicon
     assert lexicon.get("北京大学") == 3 and lexicon.get("北京大") == 0 and lexicon.get("南") is None
+    assert "" not in lexicon and lexicon.get("") is None  # as in jieba's table, found by test_hostile_inputs
     assert lexicon["北京"] == 5
     with pytest.raises(KeyError):
         lexicon["南"]
+
+
+@pytest.fixture
+def shared_tmp(tmp_path, monkeypatch):
+    """The system's temporary folder, where another user has left a jieba cache that makes
+    "语义哈希" one word."""
+    shared = tmp_path / "tmp"
+    shared.mkdir()
+    planted = {"语": 0, "语义": 0, "语义哈": 0, "语义哈希": 10**9}
+    (shared / "jieba.cache").write_bytes(marshal.dumps((planted, 10**9)))
+    monkeypatch.setattr(tempfile, "tempdir", str(shared))
+    return shared
+
+
+def test_jieba_caches_its_dictionary_in_a_private_folder(tmp_path, monkeypatch, shared_tmp):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert JiebaTokenizer()("语义哈希") != ["语义哈希"]
+    folder = tmp_path / "cache" / "semhash"
+    assert (folder / "jieba.cache").is_file() and folder.stat().st_mode & 0o777 == 0o700
+
+
+@pytest.mark.parametrize("unusable", ["folder under a file", "cache is a folder", "others may write"])
+def test_an_unusable_cache_is_no_error(tmp_path, monkeypatch, caplog, shared_tmp, unusable):
+    cache = tmp_path / "cache"
+    if unusable == "folder under a file":
+        cache.write_text("not a folder")
+    elif unusable == "cache is a folder":
+        (cache / "semhash" / "jieba.cache").mkdir(parents=True)
+    else:
+        (cache / "semhash").mkdir(parents=True)
+        (cache / "semhash").chmod(0o777)
+    (shared_tmp / "jieba.cache").unlink()
+    (shared_tmp / "jieba.cache").mkdir()  # and jieba cannot write its cache there either
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    with caplog.at_level(logging.DEBUG, logger="jieba"):
+        assert JiebaTokenizer()("语义哈希很快") == ["语义", "哈希", "很快"]
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
