@@ -87,9 +87,14 @@ def _checked_rows(rows, labels, where):
     """`rows` and `labels` if they are a batch's: uint8 (n, 3072) and n ints; else SemhashError."""
     if not (isinstance(rows, np.ndarray) and rows.dtype == np.uint8 and rows.ndim == 2
             and rows.shape[1] == CIFAR_PIXELS):
-        shape = rows.shape if isinstance(rows, np.ndarray) else type(rows).__name__
+        if not isinstance(rows, np.ndarray):
+            what = f"a {type(rows).__name__} as data"
+        elif rows.dtype != np.uint8:
+            what = f"{rows.dtype} data of shape {rows.shape}"
+        else:
+            what = f"data of shape {rows.shape}"
         raise SemhashError(
-            f"{where} holds data of shape {shape}, not rows of {CIFAR_PIXELS} bytes; "
+            f"{where} holds {what}, not uint8 rows of {CIFAR_PIXELS} bytes; "
             "it is not a CIFAR-10 batch: restore it from the original archive"
         )
     if not (isinstance(labels, list) and len(labels) == len(rows)

@@ -238,6 +238,10 @@ def test_a_pickle_calling_a_forbidden_global_is_refused_unrun(cifar, tmp_path):
     (lambda data: python2_pickle({"data": np.zeros((2, 3072), np.uint8)}), "data_batch_3 has no labels"),
     (lambda data: python2_pickle({"data": np.zeros((2, 100), np.uint8), "labels": [0, 1]}),
      r"data_batch_3 holds data of shape \(2, 100\)"),
+    (lambda data: python2_pickle({"data": np.zeros((2, 3072)), "labels": [0, 1]}),
+     r"data_batch_3 holds float64 data of shape \(2, 3072\), not uint8 rows of 3072 bytes"),
+    (lambda data: python2_pickle({"data": [[0] * 3072] * 2, "labels": [0, 1]}),
+     r"data_batch_3 holds a list as data, not uint8 rows of 3072 bytes"),
     (lambda data: python2_pickle({"data": np.zeros((2, 3072), np.uint8), "labels": [0]}),
      "data_batch_3 does not hold one whole-number label per image"),
 ])
