@@ -204,18 +204,21 @@ class Index:
             X = features.fit_transform(texts())
         except SemhashError:
             if not records:
+                reasons = collections.Counter(item.key for item in corpus.skipped)
                 raise SemhashError(
                     f"no readable documents under {corpus.root}: {len(corpus.skipped)} files skipped "
-                    "as binary, empty or unreadable; add text files"
+                    f"({', '.join(f'{reason} {count}' for reason, count in reasons.items())}); add text files"
                 ) from None
             raise
+        skipped = collections.Counter(item.key for item in corpus.skipped)
         manifest = {
             "kind": "text",
             "source": {"root": str(Path(corpus.root).resolve()), "patterns": list(corpus.patterns)},
             "counts": {
                 "documents": len(records),
-                "skipped": dict(collections.Counter(item.reason for item in corpus.skipped)),
+                "skipped": dict(skipped),
                 "decoded_with_replacements": len(corpus.fallbacks),
+                "truncated": len(corpus.truncated),
             },
         }
         return cls._trained(manifest, X, features, model, records, trees, show_progress)
@@ -251,7 +254,7 @@ class Index:
             "source": images.describe(),
             "counts": {
                 "documents": len(records),
-                "skipped": dict(collections.Counter(item.reason.split(":")[0] for item in images.skipped)),
+                "skipped": dict(collections.Counter(item.key for item in images.skipped)),
             },
         }
         return cls._trained(manifest, X, features, model, records, trees, show_progress)

@@ -1,6 +1,8 @@
 """Small generated corpora and a tiny model configuration, so the suite runs in minutes on 2 cores."""
 
+import contextlib
 import json
+import signal
 
 import numpy as np
 import pytest
@@ -68,3 +70,24 @@ def built_index(tmp_path_factory):
 
 def json_lines(text):
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+class Blocked(BaseException):
+    """A block that ran out of time; not an Exception, so that no reader's error handling swallows it."""
+
+
+@contextlib.contextmanager
+def deadline(seconds=30):
+    """Fail the block with Blocked after `seconds` instead of hanging: for reads that would block
+    forever if a reader regressed (a FIFO with no writer)."""
+
+    def expire(signum, frame):
+        raise Blocked(f"still running after {seconds} s: a read blocked")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -1,4 +1,5 @@
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import cli
-from conftest import TINY_CLI, json_lines, write_corpus
+from conftest import TINY_CLI, deadline, json_lines, write_corpus
 
 
 @pytest.fixture
@@ -136,3 +137,28 @@ def test_a_reader_that_stops_early_gets_no_error(built_index):
     stderr = process.stderr.read().decode()
     assert process.wait(timeout=120) == 141
     assert "Error" not in stderr and "Traceback" not in stderr, stderr
+
+
+def test_hostile_files_are_skipped_before_training_named_and_counted(runner, tmp_path):
+    corpus = write_corpus(tmp_path / "corpus", per_topic=4)
+    os.mkfifo(corpus / "sports" / "fifo.txt")
+    with open(os.fsencode(corpus) + b"/cooking/caf\xe9.txt", "wb") as file:
+        file.write(b"recipe kitchen flour")
+    (tmp_path / "elsewhere.txt").write_text("bank interest rates", encoding="utf-8")
+    (corpus / "finance" / "out.txt").symlink_to(tmp_path / "elsewhere.txt")
+    (corpus / "sports" / "long.txt").write_text("football goal striker " * 100, encoding="utf-8")
+    tiny = [arg for arg in TINY_CLI if arg != "--quiet"]
+    with deadline(300):
+        result = runner.invoke(cli, ["index", str(corpus), "-o", str(tmp_path / "index"), *tiny,
+                                     "--max-document-bytes", "1000"])
+    assert result.exit_code == 0, result.output
+    assert json_lines(result.stdout)[0]["skipped"] == {
+        "not a regular file": 1, "name not UTF-8": 1, "link outside the folder": 1}
+    manifest = json.loads((tmp_path / "index" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["counts"]["documents"] == 13 and manifest["counts"]["truncated"] == 1
+    for message in ("fifo.txt: not a regular file: a FIFO", "caf\\xe9.txt: name not UTF-8: rename it",
+                    "out.txt: link outside the folder", "long.txt is larger than 1,000 bytes; truncated"):
+        assert message in result.stderr
+    assert "[default: 4194304;" in " ".join(runner.invoke(cli, ["index", "--help"]).stdout.split())
+    misplaced = runner.invoke(cli, ["index", str(corpus), "--max-image-pixels", "100"])
+    assert misplaced.exit_code == 2 and "--max-image-pixels only apply" in misplaced.stderr
