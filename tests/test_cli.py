@@ -147,6 +147,7 @@ def test_hostile_files_are_skipped_before_training_named_and_counted(runner, tmp
     (tmp_path / "elsewhere.txt").write_text("bank interest rates", encoding="utf-8")
     (corpus / "finance" / "out.txt").symlink_to(tmp_path / "elsewhere.txt")
     (corpus / "sports" / "long.txt").write_text("football goal striker " * 100, encoding="utf-8")
+    (corpus / "cooking" / "latin.txt").write_bytes("Kochen in München und Köln".encode("latin-1"))
     tiny = [arg for arg in TINY_CLI if arg != "--quiet"]
     with deadline(300):
         result = runner.invoke(cli, ["index", str(corpus), "-o", str(tmp_path / "index"), *tiny,
@@ -155,9 +156,10 @@ def test_hostile_files_are_skipped_before_training_named_and_counted(runner, tmp
     assert json_lines(result.stdout)[0]["skipped"] == {
         "not a regular file": 1, "name not UTF-8": 1, "link outside the folder": 1}
     manifest = json.loads((tmp_path / "index" / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["counts"]["documents"] == 13 and manifest["counts"]["truncated"] == 1
+    assert manifest["counts"]["documents"] == 14 and manifest["counts"]["truncated"] == 1
     for message in ("fifo.txt: not a regular file: a FIFO", "caf\\xe9.txt: name not UTF-8: rename it",
-                    "out.txt: link outside the folder", "long.txt is larger than 1,000 bytes; truncated"):
+                    "out.txt: link outside the folder", "long.txt is larger than 1,000 bytes; truncated",
+                    "latin.txt is neither UTF-8 nor GB18030; read as cp1252"):
         assert message in result.stderr
     assert "[default: 4194304;" in " ".join(runner.invoke(cli, ["index", "--help"]).stdout.split())
     misplaced = runner.invoke(cli, ["index", str(corpus), "--max-image-pixels", "100"])

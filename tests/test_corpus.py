@@ -142,3 +142,11 @@ def test_long_files_are_read_only_up_to_the_limit_at_a_character_boundary(tmp_pa
     with pytest.raises(SemhashError, match=r"utf8\.txt is larger than 10 bytes; give a shorter file"):
         read_text(tmp_path / "utf8.txt", max_bytes=10)
 
+
+def test_latin1_text_is_not_taken_for_gb18030():
+    """An accented letter and the ASCII letter after it decode as a GBK extension character: a
+    German sentence is valid GB18030, and was read as such, garbled, without a word."""
+    text = "Besuchen Sie München und Köln"
+    assert text.encode("latin-1").decode("gb18030") != text
+    assert decode(text.encode("latin-1")) == (text, "cp1252")
+    assert decode("新华社北京电 央行宣布下调存款准备金率".encode("gb18030"))[1] == "gb18030"
