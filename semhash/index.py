@@ -16,6 +16,7 @@ Layout (all written into a temporary folder, then renamed into place):
 
 import collections
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -211,6 +212,15 @@ class Index:
                 ) from None
             raise
         skipped = collections.Counter(item.key for item in corpus.skipped)
+        has_terms = np.diff(X.indptr) > 0
+        if not has_terms.all():
+            for record in itertools.compress(records, ~has_terms):
+                if corpus.on_warning is not None:
+                    corpus.on_warning(f"skipped {record['path']}: no terms: only stop words, numbers or words "
+                                      "left out of the vocabulary")
+            X = X[has_terms]
+            records = list(itertools.compress(records, has_terms))
+            skipped["no terms"] = int(np.count_nonzero(~has_terms))
         manifest = {
             "kind": "text",
             "source": {"root": str(Path(corpus.root).resolve()), "patterns": list(corpus.patterns)},

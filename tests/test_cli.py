@@ -147,6 +147,7 @@ def test_hostile_files_are_skipped_before_training_named_and_counted(runner, tmp
     (tmp_path / "elsewhere.txt").write_text("bank interest rates", encoding="utf-8")
     (corpus / "finance" / "out.txt").symlink_to(tmp_path / "elsewhere.txt")
     (corpus / "sports" / "long.txt").write_text("football goal striker " * 100, encoding="utf-8")
+    (corpus / "finance" / "numbers.txt").write_text("12345 678 !!! ... 2024", encoding="utf-8")
     (corpus / "cooking" / "latin.txt").write_bytes("Kochen in München und Köln".encode("latin-1"))
     tiny = [arg for arg in TINY_CLI if arg != "--quiet"]
     with deadline(300):
@@ -154,12 +155,12 @@ def test_hostile_files_are_skipped_before_training_named_and_counted(runner, tmp
                                      "--max-document-bytes", "1000"])
     assert result.exit_code == 0, result.output
     assert json_lines(result.stdout)[0]["skipped"] == {
-        "not a regular file": 1, "name not UTF-8": 1, "link outside the folder": 1}
+        "not a regular file": 1, "name not UTF-8": 1, "link outside the folder": 1, "no terms": 1}
     manifest = json.loads((tmp_path / "index" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["counts"]["documents"] == 14 and manifest["counts"]["truncated"] == 1
     for message in ("fifo.txt: not a regular file: a FIFO", "caf\\xe9.txt: name not UTF-8: rename it",
                     "out.txt: link outside the folder", "long.txt is larger than 1,000 bytes; truncated",
-                    "latin.txt is neither UTF-8 nor GB18030; read as cp1252"):
+                    "numbers.txt: no terms", "latin.txt is neither UTF-8 nor GB18030; read as cp1252"):
         assert message in result.stderr
     assert "[default: 4194304;" in " ".join(runner.invoke(cli, ["index", "--help"]).stdout.split())
     misplaced = runner.invoke(cli, ["index", str(corpus), "--max-image-pixels", "100"])
