@@ -10,13 +10,14 @@ from pathlib import Path
 import click
 
 from semhash import __version__
-from semhash.corpus import DEFAULT_PATTERNS, TextCorpus, decode, read_text
+from semhash.corpus import DEFAULT_PATTERNS, MAX_DOCUMENT_BYTES, TextCorpus, decode, read_text
 from semhash.errors import SemhashError
 from semhash.features import WEIGHTINGS, TextFeatures
+from semhash.images import MAX_IMAGE_PIXELS
 from semhash.index import IMAGE_FEATURES, MAX_QUERY_BYTES, Index, check_query_size, image_features
-from semhash.store import MANIFEST, check_destination
 from semhash.model import ARCHITECTURES, BINARIZERS, IMAGE_DEFAULTS, StackedAutoencoder
 from semhash.patches import PatchFeatures
+from semhash.store import MANIFEST, check_destination
 
 INDEXES = Path("indexes")
 TEXT_DEFAULTS = TextFeatures()  # the text options default to the features' own settings
@@ -170,8 +171,9 @@ def cli():
     """Semantic hashing: turn documents into short binary codes and search them by meaning."""
 
 
-TEXT_ONLY = ("patterns", "max_features", "min_df", "max_df", "weighting", "user_dict")
-IMAGES_ONLY = ("split", "size", "arch", "filters", "feature_kind", "centroids")
+TEXT_ONLY = ("patterns", "max_document_bytes", "max_features", "min_df", "max_df", "weighting", "user_dict")
+IMAGES_ONLY = ("split", "size", "max_image_pixels", "arch", "filters", "feature_kind", "centroids")
+FOLDERS_ONLY = ("size", "max_image_pixels", "follow_links")  # not CIFAR-10
 KINDS = {"text": "text", "images": "image-folder", "cifar-python": "cifar-python", "cifar-binary": "cifar-binary"}
 
 
@@ -204,10 +206,16 @@ def index_name(path):
               help="What PATH holds: text files, an image folder, or CIFAR-10 batches (folder or .tar.gz).")
 @click.option("--glob", "patterns", multiple=True, default=DEFAULT_PATTERNS, show_default=True,
               help="Text: file name pattern to index, searched recursively; repeat for several.")
+@click.option("--max-document-bytes", type=click.IntRange(1), default=MAX_DOCUMENT_BYTES, show_default=True,
+              help="Text: read at most this many bytes of a file; a longer one is indexed up to there, with a warning.")
+@click.option("--follow-links", is_flag=True,
+              help="Folders: also read files through links that lead out of PATH (links inside it are always read).")
 @click.option("--split", type=click.Choice(["train", "test", "all"]), default="train", show_default=True,
               help="CIFAR-10: which batches to index.")
 @click.option("--size", type=click.IntRange(1, 1024), default=32, show_default=True,
               help="Image folders: the side, in pixels, that images are resized to.")
+@click.option("--max-image-pixels", type=click.IntRange(1), default=MAX_IMAGE_PIXELS, show_default=True,
+              help="Image folders: skip images of more pixels than this (width x height), before decoding them.")
 @click.option("--arch", type=click.Choice(sorted(ARCHITECTURES)), default="dense", show_default=True,
               help="Images: a dense or a convolutional stacked autoencoder.")
 @image_feature_options
@@ -235,7 +243,8 @@ def index_name(path):
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or warnings on stderr.")
 @click.option("--plain", is_flag=True, help="A readable summary instead of a JSON line.")
 @click.pass_context
-def index(ctx, corpus_path, output, kind, patterns, split, size, arch, feature_kind, centroids, bits, hidden, filters,
+def index(ctx, corpus_path, output, kind, patterns, max_document_bytes, follow_links, split, size, max_image_pixels,
+          arch, feature_kind, centroids, bits, hidden, filters,
           pretrain_epochs, epochs,
           min_steps, batch_size, learning_rate, binarize, neighbours, neighbour_weight, max_features, min_df, max_df, weighting, user_dict, trees, seed, quiet,
           plain):
@@ -259,7 +268,8 @@ def index(ctx, corpus_path, output, kind, patterns, split, size, arch, feature_k
         from semhash.tokenizer import JiebaTokenizer
 
         misplaced(ctx, IMAGES_ONLY, "text")
-        corpus = TextCorpus(corpus_path, patterns, on_warning=warn)
+        corpus = TextCorpus(corpus_path, patterns, on_warning=warn, max_bytes=max_document_bytes,
+                            follow_links=follow_links)
         features = TextFeatures(JiebaTokenizer(user_dict=user_dict), max_features=max_features,
                                 min_df=min_df, max_df=max_df, weighting=weighting)
         if hidden:
@@ -267,9 +277,10 @@ def index(ctx, corpus_path, output, kind, patterns, split, size, arch, feature_k
         model = StackedAutoencoder(**training)
         built = Index.build(corpus, features, model, trees=trees, show_progress=not quiet)
     else:
-        misplaced(ctx, TEXT_ONLY + (("split",) if kind == "image-folder" else ("size",)), kind)
+        misplaced(ctx, TEXT_ONLY + (("split",) if kind == "image-folder" else FOLDERS_ONLY), kind)
         misplaced(ctx, ("filters",) if arch == "dense" else ("hidden",), f"a {arch} model")
-        images = open_images(corpus_path, kind, split=split, size=(size, size), on_warning=warn)
+        images = open_images(corpus_path, kind, split=split, size=(size, size), on_warning=warn,
+                             max_pixels=max_image_pixels, follow_links=follow_links)
         layers = hidden if arch == "dense" else filters
         if layers:
             training["hidden" if arch == "dense" else "filters"] = layers

@@ -6,7 +6,6 @@ import contextlib
 import functools
 import io
 import itertools
-import os
 import pickle
 import struct
 import tarfile
@@ -19,6 +18,7 @@ from PIL import Image, ImageOps
 
 from .corpus import Skipped, snippet
 from .errors import SemhashError
+from .files import FileTooLarge, NotRegularFile, folder_root, open_regular, printable, walk
 
 ImageBatch = collections.namedtuple("ImageBatch", "pixels ids labels sources")
 ImageBatch.__doc__ = """A chunk of images: uint8 pixels (n, height, width, 3) in RGB, their ids, labels
@@ -33,6 +33,12 @@ SPLITS["all"] = SPLITS["train"] + SPLITS["test"]
 IMAGE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, Image.DecompressionBombError)
 ARCHIVE_ERRORS = (tarfile.TarError, OSError, EOFError, zlib.error)
 DETECT_SAMPLE = 200
+# Images larger than this, once a JPEG is drafted down, are skipped before decoding: 50 megapixels
+# is more than a 48-megapixel phone photo, and one decodes into 150 MB of RGB.
+MAX_IMAGE_PIXELS = 50_000_000
+# Image files larger than this are skipped unread: room for an uncompressed RGBA image of
+# MAX_IMAGE_PIXELS (200 MB) and its metadata.
+MAX_IMAGE_BYTES = 256 * 2**20
 # The only globals a CIFAR-10 python batch needs: its `data` is a pickled numpy array.
 PICKLE_GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"): _reconstruct,  # as the original batches name it
@@ -87,9 +93,14 @@ def _checked_rows(rows, labels, where):
     """`rows` and `labels` if they are a batch's: uint8 (n, 3072) and n ints; else SemhashError."""
     if not (isinstance(rows, np.ndarray) and rows.dtype == np.uint8 and rows.ndim == 2
             and rows.shape[1] == CIFAR_PIXELS):
-        shape = rows.shape if isinstance(rows, np.ndarray) else type(rows).__name__
+        if not isinstance(rows, np.ndarray):
+            what = f"a {type(rows).__name__} as data"
+        elif rows.dtype != np.uint8:
+            what = f"{rows.dtype} data of shape {rows.shape}"
+        else:
+            what = f"data of shape {rows.shape}"
         raise SemhashError(
-            f"{where} holds data of shape {shape}, not rows of {CIFAR_PIXELS} bytes; "
+            f"{where} holds {what}, not uint8 rows of {CIFAR_PIXELS} bytes; "
             "it is not a CIFAR-10 batch: restore it from the original archive"
         )
     if not (isinstance(labels, list) and len(labels) == len(rows)
@@ -113,7 +124,8 @@ def _where(source):
 
 def _read_file(path):
     try:
-        return Path(path).read_bytes()
+        with open_regular(path) as file:
+            return file.read()
     except OSError as error:
         raise SemhashError(f"cannot read {path}: {error.strerror}; check the path and its permissions") from None
 
@@ -350,15 +362,6 @@ def _image_suffixes():
     return frozenset(suffix for suffix, name in Image.registered_extensions().items() if name in Image.OPEN)
 
 
-def _visible_files(root):
-    """Files under `root`, folder by folder in sorted order, leaving out hidden files and folders."""
-    for folder, folders, files in os.walk(root):
-        folders[:] = sorted(name for name in folders if not name.startswith("."))
-        for name in sorted(files):
-            if not name.startswith("."):
-                yield Path(folder, name)
-
-
 def _fit(image, size):
     """RGB pixels of a Pillow image, cropped about its centre to the aspect of `size` (height,
     width) and resized to it; transparent parts are laid on white."""
@@ -368,15 +371,29 @@ def _fit(image, size):
     return np.asarray(ImageOps.fit(image.convert("RGB"), (width, height), Image.Resampling.LANCZOS))
 
 
-def _load(path, size):
-    """The pixels of one image file at `size`, upright as its EXIF orientation says."""
-    with Image.open(path) as image:
+class TooManyPixels(ValueError):
+    """An image with more pixels than the reader's limit, found before it is decoded."""
+
+
+def _load(path, size, max_pixels=MAX_IMAGE_PIXELS, max_bytes=MAX_IMAGE_BYTES, follow_links=True):
+    """The pixels of one image file at `size`, upright as its EXIF orientation says. Only a regular file
+    of at most `max_bytes` is opened, and only an image of at most `max_pixels` is decoded."""
+    with open_regular(path, max_bytes, follow_links) as file, Image.open(file) as image:
         image.draft(None, (max(size), max(size)))  # large JPEGs decode at a reduced scale: much faster
+        width, height = image.size
+        if width * height > max_pixels:
+            raise TooManyPixels(f"too many pixels: {width}x{height}, over the limit of {max_pixels:,}")
         return _fit(ImageOps.exif_transpose(image), size)
 
 
 def _reason(error):
-    """A short phrase saying why an image could not be read."""
+    """A short phrase saying why an image could not be read; what comes before any ":" is counted."""
+    if isinstance(error, TooManyPixels):
+        return str(error)
+    if isinstance(error, (NotRegularFile, FileTooLarge)):
+        return error.strerror
+    if isinstance(error, Image.DecompressionBombError):
+        return f"too many pixels: {error}"
     if isinstance(error, Image.UnidentifiedImageError):
         return "not a readable image: Pillow cannot identify it"
     if isinstance(error, OSError) and error.strerror:
@@ -386,37 +403,48 @@ def _reason(error):
     return f"not a readable image: {error}"
 
 
-def read_image(path, size):
+def read_image(path, size, max_pixels=MAX_IMAGE_PIXELS, max_bytes=MAX_IMAGE_BYTES):
     """The pixels (height, width, 3) of one image file, prepared as ImageFolder prepares them."""
     try:
-        return _load(path, size)
+        return _load(path, size, max_pixels, max_bytes)
+    except (TooManyPixels, FileTooLarge, Image.DecompressionBombError) as error:
+        raise SemhashError(f"cannot read {printable(path)}: {_reason(error)}; give a smaller image") from None
     except IMAGE_ERRORS as error:
-        raise SemhashError(f"cannot read {path}: {_reason(error)}; give an image file Pillow can open") from None
+        raise SemhashError(
+            f"cannot read {printable(path)}: {_reason(error)}; give an image file Pillow can open"
+        ) from None
 
 
 class ImageFolder:
     """The image files under `root`, found recursively: every file with a suffix of a format Pillow
     opens, hidden files and folders left out. A file's id is its path relative to `root`, its label
     its first-level subfolder, if any. Images are cropped about the centre to the aspect of `size`
-    (height, width) and resized to it. Files that cannot be decoded are skipped, named through
-    `on_warning` and listed in `skipped` after each pass."""
+    (height, width) and resized to it. Files that cannot be decoded, files over `max_bytes`, images
+    over `max_pixels` (checked before decoding), names that are not UTF-8 and links out of `root`
+    (unless `follow_links`) are skipped, named through `on_warning` and listed in `skipped` after
+    each pass."""
 
     kind = "image-folder"
 
-    def __init__(self, root, size=CIFAR_SIZE, on_warning=None, chunk=512):
-        self.root = Path(root)
-        if not self.root.exists():
-            raise SemhashError(f"{self.root} does not exist; give the folder of images to index")
-        if not self.root.is_dir():
-            raise SemhashError(f"{self.root} is not a folder; give the folder of images to index")
+    def __init__(self, root, size=CIFAR_SIZE, on_warning=None, chunk=512, max_pixels=MAX_IMAGE_PIXELS,
+                 max_bytes=MAX_IMAGE_BYTES, follow_links=False):
+        self.root = folder_root(root, "images")
         self.size = tuple(size)
         self.on_warning = on_warning
         self.chunk = chunk
+        self.max_pixels = max_pixels
+        self.max_bytes = max_bytes
+        self.follow_links = follow_links
         self.skipped = []
+
+    def _found(self):
+        """What a walk of the folder finds: the image files, and what it will skip, sorted."""
+        return sorted(walk(self.root, lambda relative: relative.suffix.lower() in _image_suffixes(),
+                           self.follow_links))
 
     def paths(self):
         """The candidate image files, sorted."""
-        return sorted(path for path in _visible_files(self.root) if path.suffix.lower() in _image_suffixes())
+        return [found.path for found in self._found()]
 
     def __len__(self):
         """The number of candidate files, counting those that will turn out unreadable."""
@@ -425,9 +453,12 @@ class ImageFolder:
     def __iter__(self):
         self.skipped = []
         chunk = []
-        for path in self.paths():
+        for path, target, problem in self._found():
+            if problem is not None:
+                self._skip(path, problem)
+                continue
             try:
-                chunk.append((path, _load(path, self.size)))
+                chunk.append((path, _load(target, self.size, self.max_pixels, self.max_bytes, follow_links=False)))
             except IMAGE_ERRORS as error:
                 self._skip(path, _reason(error))
                 continue
@@ -444,7 +475,7 @@ class ImageFolder:
     def _skip(self, path, reason):
         self.skipped.append(Skipped(str(path), reason))
         if self.on_warning is not None:
-            self.on_warning(f"skipped {path}: {reason}")
+            self.on_warning(f"skipped {printable(path)}: {reason}")
 
     def _batch(self, chunk):
         relatives = [path.relative_to(self.root) for path, _ in chunk]
@@ -487,17 +518,19 @@ def detect_kind(path):
         folder = _cifar_root(path, reader.folder_name)
         if all((folder / name).is_file() for name in reader.markers):
             return reader.kind
-    sample = list(itertools.islice((file for file in _visible_files(path) if file.suffix), DETECT_SAMPLE))
-    images = sum(file.suffix.lower() in _image_suffixes() for file in sample)
+    sample = list(itertools.islice(walk(path, lambda relative: bool(relative.suffix)), DETECT_SAMPLE))
+    images = sum(found.path.suffix.lower() in _image_suffixes() for found in sample)
     return "image-folder" if images * 2 > len(sample) else "text"
 
 
-def open_images(path, kind=None, split="train", size=CIFAR_SIZE, on_warning=None):
+def open_images(path, kind=None, split="train", size=CIFAR_SIZE, on_warning=None, max_pixels=MAX_IMAGE_PIXELS,
+                follow_links=False):
     """The reader for the images at `path`, of `kind` or of the kind detected there; `split` applies
-    to CIFAR-10, `size` and `on_warning` to image folders (CIFAR-10 images are always 32x32)."""
+    to CIFAR-10, `size`, `on_warning`, `max_pixels` and `follow_links` to image folders (CIFAR-10
+    images are always 32x32)."""
     kind = kind or detect_kind(path)
     if kind == ImageFolder.kind:
-        return ImageFolder(path, size=size, on_warning=on_warning)
+        return ImageFolder(path, size=size, on_warning=on_warning, max_pixels=max_pixels, follow_links=follow_links)
     if kind == "text":
         raise SemhashError(f"{path} holds no images; give a folder of image files or CIFAR-10 batches")
     if kind not in CIFAR_READERS:
@@ -574,12 +607,12 @@ def read_source(source, size):
     return read_sources([source], size)[0]
 
 
-def read_query_image(text, size):
+def read_query_image(text, size, max_pixels=MAX_IMAGE_PIXELS):
     """The pixels at `size` of a query given as an image file or as ARCHIVE_OR_FOLDER#BATCH/POSITION."""
     reference = parse_image_reference(text)
     if reference is not None:
         return _fit_pixels(read_item(*reference), size)
     path = Path(text)
-    if not path.is_file():
+    if not path.exists():
         raise SemhashError(f"no image file {path}; give an image file, or a CIFAR-10 image as ARCHIVE#test_batch/17")
-    return read_image(path, size)
+    return read_image(path, size, max_pixels)

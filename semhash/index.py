@@ -14,9 +14,10 @@ Its data files, in the generation folder its manifest names (see `store`):
 """
 
 import collections
+import itertools
 import json
-from zipfile import BadZipFile
 from pathlib import Path
+from zipfile import BadZipFile
 
 import numpy as np
 
@@ -203,18 +204,30 @@ class Index:
             X = features.fit_transform(texts())
         except SemhashError:
             if not records:
+                reasons = collections.Counter(item.key for item in corpus.skipped)
                 raise SemhashError(
                     f"no readable documents under {corpus.root}: {len(corpus.skipped)} files skipped "
-                    "as binary, empty or unreadable; add text files"
+                    f"({', '.join(f'{reason} {count}' for reason, count in reasons.items())}); add text files"
                 ) from None
             raise
+        skipped = collections.Counter(item.key for item in corpus.skipped)
+        has_terms = np.diff(X.indptr) > 0
+        if not has_terms.all():
+            for record in itertools.compress(records, ~has_terms):
+                if corpus.on_warning is not None:
+                    corpus.on_warning(f"skipped {record['path']}: no terms: only stop words, numbers or words "
+                                      "left out of the vocabulary")
+            X = X[has_terms]
+            records = list(itertools.compress(records, has_terms))
+            skipped["no terms"] = int(np.count_nonzero(~has_terms))
         manifest = {
             "kind": "text",
             "source": {"root": str(Path(corpus.root).resolve()), "patterns": list(corpus.patterns)},
             "counts": {
                 "documents": len(records),
-                "skipped": dict(collections.Counter(item.reason for item in corpus.skipped)),
+                "skipped": dict(skipped),
                 "decoded_with_replacements": len(corpus.fallbacks),
+                "truncated": len(corpus.truncated),
             },
         }
         return cls._trained(manifest, X, features, model, records, trees, show_progress)
@@ -250,7 +263,7 @@ class Index:
             "source": images.describe(),
             "counts": {
                 "documents": len(records),
-                "skipped": dict(collections.Counter(item.reason.split(":")[0] for item in images.skipped)),
+                "skipped": dict(collections.Counter(item.key for item in images.skipped)),
             },
         }
         return cls._trained(manifest, X, features, model, records, trees, show_progress)

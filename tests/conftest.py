@@ -72,12 +72,17 @@ def json_lines(text):
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
+class Blocked(BaseException):
+    """A block that ran out of time; not an Exception, so that no reader's error handling swallows it."""
+
+
 @contextlib.contextmanager
-def time_limit(seconds):
-    """Fail a block that runs past `seconds` rather than hang the suite: a guard, not a speed target."""
+def deadline(seconds=30):
+    """Fail the block with Blocked after `seconds` instead of hanging: for reads that would block
+    forever if a reader regressed (a FIFO with no writer)."""
 
     def expire(signum, frame):
-        raise TimeoutError(f"still running after {seconds} s")
+        raise Blocked(f"still running after {seconds} s: a read blocked")
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.alarm(seconds)

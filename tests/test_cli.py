@@ -1,5 +1,6 @@
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import cli
-from conftest import TINY_CLI, json_lines, time_limit, write_corpus
+from conftest import TINY_CLI, deadline, json_lines, write_corpus
 
 
 @pytest.fixture
@@ -178,7 +179,7 @@ class EndlessInput(io.BufferedIOBase):
 
 
 def test_stdin_is_read_no_further_than_the_query_limit(built_index, runner):
-    with time_limit(60):
+    with deadline(60):
         result = runner.invoke(cli, ["query", "-", "--index", str(built_index)], input=EndlessInput())
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "over the limit of 1,048,576 bytes" in result.stderr and "--max-query-bytes" in result.stderr
@@ -207,3 +208,31 @@ def test_k_past_the_size_of_the_index_gives_every_item_once(built_index, runner,
     assert like.exit_code == 0, like.output
     ids = [hit["id"] for hit in json_lines(like.stdout)]
     assert len(ids) == len(set(ids)) == 71 and "cooking/en-00.txt" not in ids
+
+
+def test_hostile_files_are_skipped_before_training_named_and_counted(runner, tmp_path):
+    corpus = write_corpus(tmp_path / "corpus", per_topic=4)
+    os.mkfifo(corpus / "sports" / "fifo.txt")
+    with open(os.fsencode(corpus) + b"/cooking/caf\xe9.txt", "wb") as file:
+        file.write(b"recipe kitchen flour")
+    (tmp_path / "elsewhere.txt").write_text("bank interest rates", encoding="utf-8")
+    (corpus / "finance" / "out.txt").symlink_to(tmp_path / "elsewhere.txt")
+    (corpus / "sports" / "long.txt").write_text("football goal striker " * 100, encoding="utf-8")
+    (corpus / "finance" / "numbers.txt").write_text("12345 678 !!! ... 2024", encoding="utf-8")
+    (corpus / "cooking" / "latin.txt").write_bytes("Kochen in München und Köln".encode("latin-1"))
+    tiny = [arg for arg in TINY_CLI if arg != "--quiet"]
+    with deadline(300):
+        result = runner.invoke(cli, ["index", str(corpus), "-o", str(tmp_path / "index"), *tiny,
+                                     "--max-document-bytes", "1000"])
+    assert result.exit_code == 0, result.output
+    assert json_lines(result.stdout)[0]["skipped"] == {
+        "not a regular file": 1, "name not UTF-8": 1, "link outside the folder": 1, "no terms": 1}
+    manifest = json.loads((tmp_path / "index" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["counts"]["documents"] == 14 and manifest["counts"]["truncated"] == 1
+    for message in ("fifo.txt: not a regular file: a FIFO", "caf\\xe9.txt: name not UTF-8: rename it",
+                    "out.txt: link outside the folder", "long.txt is larger than 1,000 bytes; truncated",
+                    "numbers.txt: no terms", "latin.txt is neither UTF-8 nor GB18030; read as cp1252"):
+        assert message in result.stderr
+    assert "[default: 4194304;" in " ".join(runner.invoke(cli, ["index", "--help"]).stdout.split())
+    misplaced = runner.invoke(cli, ["index", str(corpus), "--max-image-pixels", "100"])
+    assert misplaced.exit_code == 2 and "--max-image-pixels only apply" in misplaced.stderr

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from cli import cli
-from conftest import json_lines, write_corpus
+from conftest import deadline, json_lines, write_corpus
 from semhash.contact_sheet import default_scale, sheet_size
 from test_images import ARCHIVE_ORDER, RunsACommand, write_archive, write_python_folder
 
@@ -197,3 +197,22 @@ def test_grid_never_replaces_what_is_not_a_regular_file(png_index, tmp_path, mak
                                       "--grid", str(target)])
     assert result.exit_code == 2 and "--grid" in result.output and "Traceback" not in result.output
     assert os.lstat(target).st_mode == kind and (tmp_path / "elsewhere.png").read_bytes() == b"keep"
+
+
+def test_hostile_image_files_are_skipped_named_and_counted(tmp_path):
+    folder = write_png_folder(tmp_path / "photos")
+    os.mkfifo(folder / "red" / "fifo.png")
+    Image.new("1", (8000, 8000)).save(folder / "green" / "huge.png")  # 64 megapixels in a few kilobytes
+    Image.new("RGB", (16, 16)).save(os.fsencode(folder) + b"/blue/caf\xe9.png")
+    with deadline(300):
+        result = CliRunner().invoke(cli, ["index", str(folder), "-o", str(tmp_path / "index"), "--size", "16",
+                                          "--image-features", "pixels", "--hidden", "32",
+                                          *[arg for arg in TINY_IMAGES if arg != "--quiet"]])
+    assert result.exit_code == 0, result.output
+    row = json_lines(result.stdout)[0]
+    assert row["documents"] == 36 and row["skipped"] == {
+        "not a readable image": 1, "not a regular file": 1, "too many pixels": 1, "name not UTF-8": 1}
+    assert "huge.png: too many pixels: 8000x8000, over the limit of 50,000,000" in result.stderr
+    cifar = CliRunner().invoke(cli, ["index", str(write_python_folder(tmp_path / "cifar-10-batches-py")),
+                                     "--follow-links"])
+    assert cifar.exit_code == 2 and "--follow-links only apply" in cifar.output

@@ -14,10 +14,11 @@ import pytest
 from numpy._core.multiarray import _reconstruct
 from PIL import Image
 
+from conftest import deadline
 from semhash import images
 from semhash.errors import SemhashError
 from semhash.images import (CifarBinary, CifarPython, ImageFolder, detect_kind, open_images, parse_image_reference,
-                            read_image, read_item, read_source, read_sources)
+                            read_image, read_item, read_query_image, read_source, read_sources)
 
 LABEL_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
@@ -238,6 +239,10 @@ def test_a_pickle_calling_a_forbidden_global_is_refused_unrun(cifar, tmp_path):
     (lambda data: python2_pickle({"data": np.zeros((2, 3072), np.uint8)}), "data_batch_3 has no labels"),
     (lambda data: python2_pickle({"data": np.zeros((2, 100), np.uint8), "labels": [0, 1]}),
      r"data_batch_3 holds data of shape \(2, 100\)"),
+    (lambda data: python2_pickle({"data": np.zeros((2, 3072)), "labels": [0, 1]}),
+     r"data_batch_3 holds float64 data of shape \(2, 3072\), not uint8 rows of 3072 bytes"),
+    (lambda data: python2_pickle({"data": [[0] * 3072] * 2, "labels": [0, 1]}),
+     r"data_batch_3 holds a list as data, not uint8 rows of 3072 bytes"),
     (lambda data: python2_pickle({"data": np.zeros((2, 3072), np.uint8), "labels": [0]}),
      "data_batch_3 does not hold one whole-number label per image"),
 ])
@@ -418,3 +423,57 @@ def test_a_damaged_pickle_is_named_on_one_line():
     with pytest.raises(SemhashError, match="cannot load data_batch_1 .*persistent_load") as caught:
         CifarPython.parse_batch(b"P", "data_batch_1")
     assert "\n" not in str(caught.value)
+
+
+def test_only_regular_files_and_names_in_utf8_are_read_and_links_stay_inside(tmp_path):
+    root, elsewhere = tmp_path / "photos", tmp_path / "elsewhere"
+    (root / "cats").mkdir(parents=True)
+    elsewhere.mkdir()
+    rgb_image(8, 8, 0).save(root / "cats" / "a.png")
+    rgb_image(8, 8, 1).save(elsewhere / "b.png")
+    os.mkfifo(root / "cats" / "fifo.png")
+    rgb_image(8, 8, 2).save(os.fsencode(root) + b"/caf\xe9.png")
+    (root / "inside.png").symlink_to(root / "cats" / "a.png")
+    (root / "out.png").symlink_to(elsewhere / "b.png")
+    warnings = []
+    folder = ImageFolder(root, size=(8, 8), on_warning=warnings.append)
+    with deadline():
+        _, ids, _, sources = read_all(folder)
+    assert ids == ["cats/a.png", "inside.png"]
+    assert sources[1] == {"path": str(root / "cats" / "a.png")}
+    assert sorted((os.path.basename(os.fsencode(s.path)), s.reason.split(":")[0]) for s in folder.skipped) == [
+        (b"caf\xe9.png", "name not UTF-8"), (b"fifo.png", "not a regular file"), (b"out.png", "link outside the folder")]
+    assert any("caf\\xe9.png: name not UTF-8: rename it" in warning for warning in warnings)
+    assert any(f"out.png: link outside the folder: it leads to {elsewhere / 'b.png'}" in warning for warning in warnings)
+    with deadline():
+        assert read_all(ImageFolder(root, size=(8, 8), follow_links=True))[1] == ["cats/a.png", "inside.png", "out.png"]
+        with pytest.raises(SemhashError, match=r"cannot read .*fifo\.png: not a regular file: a FIFO"):
+            read_query_image(str(root / "cats" / "fifo.png"), (8, 8))
+
+
+def test_images_over_the_pixel_or_byte_limit_are_skipped_before_decoding(tmp_path, monkeypatch):
+    Image.new("1", (8000, 8000)).save(tmp_path / "huge.png")  # 64 megapixels in a few kilobytes
+    rgb_image(300, 200, 0).save(tmp_path / "large.png")
+    rgb_image(8, 8, 1).save(tmp_path / "small.png")
+    decoded = []
+    real_fit = images._fit
+    monkeypatch.setattr(images, "_fit", lambda image, size: decoded.append(image.size) or real_fit(image, size))
+    warnings = []
+    folder = ImageFolder(tmp_path, size=(8, 8), on_warning=warnings.append)
+    assert read_all(folder)[1] == ["large.png", "small.png"]
+    assert [s.reason for s in folder.skipped] == ["too many pixels: 8000x8000, over the limit of 50,000,000"]
+    assert any("huge.png: too many pixels: 8000x8000" in warning for warning in warnings)
+    assert (8000, 8000) not in decoded
+    assert read_all(ImageFolder(tmp_path, size=(8, 8), max_pixels=50_000))[1] == ["small.png"]
+    too_big = ImageFolder(tmp_path, size=(8, 8), max_bytes=(tmp_path / "small.png").stat().st_size)
+    assert read_all(too_big)[1] == ["small.png"]
+    assert sorted(s.reason.split(":")[0] for s in too_big.skipped) == ["too large", "too large"]
+    with pytest.raises(SemhashError, match=r"huge\.png: too many pixels: 8000x8000, .*; give a smaller image"):
+        read_query_image(str(tmp_path / "huge.png"), (8, 8))
+
+
+def test_large_jpegs_are_measured_after_drafting(tmp_path):
+    rgb_image(800, 800, 0).save(tmp_path / "big.jpg", quality=80)
+    assert read_image(tmp_path / "big.jpg", (8, 8), max_pixels=100 * 100).shape == (8, 8, 3)  # drafted to 100x100
+    with pytest.raises(SemhashError, match="too many pixels: 400x400"):
+        read_image(tmp_path / "big.jpg", (400, 400), max_pixels=100 * 100)  # drafted only to 400x400

@@ -5,7 +5,7 @@ import tempfile
 import numpy as np
 import pytest
 
-from conftest import TOPICS, time_limit, topic_text
+from conftest import TOPICS, deadline, topic_text
 from semhash.errors import SemhashError
 from semhash.tokenizer import JiebaTokenizer, Lexicon, _SortedKeys, bundled_stop_words
 
@@ -86,7 +86,7 @@ def test_a_long_text_is_not_one_binary_search_a_lookup(tmp_path, tokenizer, monk
 
     monkeypatch.setattr(_SortedKeys, "__getitem__", counted)
     counts = []
-    with time_limit(120):
+    with deadline(120):
         for long_text in (text, text + text):
             probes = 0
             stored = JiebaTokenizer().use_lexicon(Lexicon.load(tmp_path / "lexicon.npz"))
