@@ -39,11 +39,30 @@ MAX_IMAGE_PIXELS = 50_000_000
 # Image files larger than this are skipped unread: room for an uncompressed RGBA image of
 # MAX_IMAGE_PIXELS (200 MB) and its metadata.
 MAX_IMAGE_BYTES = 256 * 2**20
+
+
+class _ArrayType:
+    """Stands for numpy.ndarray in a batch's pickle, where it is only ever handed to
+    `_reconstruct`: called itself, it would allocate whatever shape a hostile pickle names."""
+
+    def __init__(self, *args, **kwargs):
+        raise pickle.UnpicklingError("the pickle calls numpy.ndarray, which a CIFAR-10 batch never does")
+
+
+def _empty_array(subtype, shape, dtype):
+    """numpy's `_reconstruct` as a genuine pickle calls it: an empty array whose state (shape and
+    bytes) follows in the pickle, so its size is bounded by the file's. Any other call would
+    allocate whatever shape a hostile pickle names."""
+    if subtype is not _ArrayType or tuple(shape) != (0,):
+        raise pickle.UnpicklingError("the pickle builds an array in a way a CIFAR-10 batch never does")
+    return _reconstruct(np.ndarray, (0,), dtype)
+
+
 # The only globals a CIFAR-10 python batch needs: its `data` is a pickled numpy array.
 PICKLE_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,  # as the original batches name it
-    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,  # as numpy 2 names it
-    ("numpy", "ndarray"): np.ndarray,
+    ("numpy.core.multiarray", "_reconstruct"): _empty_array,  # as the original batches name it
+    ("numpy._core.multiarray", "_reconstruct"): _empty_array,  # as numpy 2 names it
+    ("numpy", "ndarray"): _ArrayType,
     ("numpy", "dtype"): np.dtype,
 }
 

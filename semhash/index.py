@@ -44,6 +44,7 @@ ANNOY_MAX_COUNT = 2**31 - 1  # Annoy reads k and search_k as C ints
 # holds some 150,000 English words or 350,000 Chinese characters, far more than a description of
 # what to find needs, and tokenizes in about 2 s; a longer query is refused, not read on.
 MAX_QUERY_BYTES = 1 << 20
+PICKLED = "a .npy or .npz file is not numpy's format, and semhash reads no pickle"
 IMAGE_FEATURES = {features.kind: features for features in (PatchFeatures, PixelFeatures)}
 
 
@@ -331,7 +332,9 @@ class Index:
         except FileNotFoundError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError, IndexError, OSError, EOFError, BadZipFile) as error:
-            raise SemhashError(f"{folder} is damaged ({type(error).__name__}: {error}); rebuild it with `semhash index`") from None
+            # numpy's advice for a file it takes for a pickle, to load it "unsafely", never fits here
+            why = PICKLED if "allow_pickle" in str(error) else f"{type(error).__name__}: {error}"
+            raise SemhashError(f"{folder} is damaged ({why}); rebuild it with `semhash index`") from None
         if packed.shape != expected_shape or len(records) != n:
             raise SemhashError(
                 f"{folder} holds {len(records)} records and {packed.shape[0]} codes where the manifest "

@@ -477,3 +477,24 @@ def test_large_jpegs_are_measured_after_drafting(tmp_path):
     assert read_image(tmp_path / "big.jpg", (8, 8), max_pixels=100 * 100).shape == (8, 8, 3)  # drafted to 100x100
     with pytest.raises(SemhashError, match="too many pixels: 400x400"):
         read_image(tmp_path / "big.jpg", (400, 400), max_pixels=100 * 100)  # drafted only to 400x400
+
+
+class _Calls:
+    """Unpickles as `function(*arguments)`."""
+
+    def __init__(self, function, *arguments):
+        self.function, self.arguments = function, arguments
+
+    def __reduce__(self):
+        return self.function, self.arguments
+
+
+@pytest.mark.parametrize("data", [
+    _Calls(np.ndarray, (100_000, 3072), "B"),  # 300 MB for a pickle of a hundred bytes
+    _Calls(_reconstruct, np.ndarray, (100_000, 3072), "B"),
+])
+def test_a_pickle_cannot_make_numpy_allocate_what_its_bytes_do_not_hold(data):
+    hostile = pickle.dumps({b"data": data, b"labels": [0]}, protocol=4)
+    assert len(hostile) < 300
+    with pytest.raises(SemhashError, match="numpy.ndarray|builds an array"):
+        CifarPython.parse_batch(hostile, "data_batch_1")

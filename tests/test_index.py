@@ -334,3 +334,12 @@ def test_a_damaged_index_can_be_rebuilt_in_place(saved, tmp_path):
         Index.open(target)
     saved.save(target)
     assert Index.open(target).records == saved.records
+
+
+@pytest.mark.parametrize("name", ["codes.npy", "encoder.npz", "lexicon.npz"])
+def test_a_damaged_array_file_is_not_met_with_advice_to_unpickle_it(saved, tmp_path, name):
+    target = format_1_copy(saved, tmp_path / "index")  # no checksums: numpy meets the damage
+    _same_size_noise(target / name)
+    with pytest.raises(SemhashError, match="damaged") as caught:
+        Index.open(target)
+    assert "unsafely" not in str(caught.value) and "allow_pickle" not in str(caught.value)
