@@ -5,7 +5,8 @@
 The first run builds the index whole and is timed; each later run rebuilds it over that index
 (an update of the folder) and is killed at a random moment, most with SIGKILL, some with SIGTERM
 or SIGINT: every other kill anywhere in the run, the others in its last fifth and a little past
-it, where the index is written. After every kill the destination must hold a whole index, the
+it, where the index is written. A run's length is the median of the runs that finished so far
+(a kill that comes after the run ended kills nothing, and says so). After every kill the destination must hold a whole index, the
 previous one or the new one: it opens (manifest, sizes and sha256 of every file checked), Annoy's
 file passes its checks, a query answers as the first index did, and nothing but semhash's own
 entries lies in or beside the folder. Prints one line a kill and a summary; exits 1 on a failure.
@@ -15,6 +16,7 @@ import argparse
 import random
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -63,15 +65,18 @@ def main():
     expected = [hit["id"] for hit in Index.open(output).query(args.query, k=10, exact=True)]
     print(f"full build: {full:.1f} s; killing rebuilds at random moments up to {1.3 * full:.1f} s", flush=True)
     rng = random.Random(args.seed)
-    failures, published, leftovers = 0, 0, 0
+    failures, published, leftovers, durations = 0, 0, 0, [full]
     for kill in range(args.kills):
+        full = statistics.median(durations)
         before = Index.open(output).manifest["generation"]
         moment = rng.uniform(0, 1.1 * full) if kill % 2 else rng.uniform(0.8 * full, 1.3 * full)
         sent = rng.choice(SIGNALS)
+        begun = time.perf_counter()
         writer = subprocess.Popen(index_command(args.corpus, output), stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
         try:
             writer.wait(timeout=moment)
+            durations.append(time.perf_counter() - begun)
         except subprocess.TimeoutExpired:
             writer.send_signal(sent)
             writer.wait()
@@ -84,10 +89,12 @@ def main():
         published += after != before
         leftovers += len(stale) > 2
         failures += bool(problems)
-        print(f"kill {kill + 1:2d}: {signal.Signals(sent).name:7s} at {moment:5.1f} s, exit {writer.returncode:4d}, "
+        missed = " (the run had ended)" if writer.returncode == 0 else ""
+        print(f"kill {kill + 1:2d}: {signal.Signals(sent).name:7s} at {moment:5.1f} s{missed}, exit {writer.returncode:4d}, "
               f"generation {before} -> {after}, folders {len(stale)}: {'; '.join(problems) or 'ok'}", flush=True)
-    print(f"{args.kills} kills: {failures} failures; {published} after the new index was published, "
-          f"{args.kills - published} before; {leftovers} left an unfinished generation, removed by the next run")
+    print(f"{args.kills} kills: {failures} failures; the new index had been published at {published} of them "
+          f"(the run ended first at {len(durations) - 1}); {leftovers} left an unfinished generation, removed by "
+          "the next run")
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
     sys.exit(1 if failures else 0)
