@@ -21,7 +21,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from semhash import baselines, codes, datasets, metrics, neighbours  # noqa: E402
+from semhash.codes import binary, neighbours  # noqa: E402
+from semhash.evaluation import metrics  # noqa: E402
+from semhash.models import baselines  # noqa: E402
+from semhash.sources import datasets  # noqa: E402
 
 BITS = (16, 32, 64, 128)
 HASHES = {"LSH": baselines.LSH, "PCAH": baselines.PCAH, "PCA-ITQ": baselines.PCAITQ}
@@ -103,8 +106,8 @@ def main():
     for name, hash_class in HASHES.items():
         for bits in BITS:
             model = hash_class(bits=bits, seed=args.seed)
-            database_codes = codes.pack(model.fit_encode(database))
-            rows, _ = metrics.hamming_ranking(database_codes, codes.pack(model.encode(queries)), depth, args.seed)
+            database_codes = binary.pack(model.fit_encode(database))
+            rows, _ = metrics.hamming_ranking(database_codes, binary.pack(model.encode(queries)), depth, args.seed)
             hashed[name].append(scores(rows, database_labels, query_labels, image))
             log(f"{name} {bits} bits: {hashed[name][-1]}")
 

@@ -23,10 +23,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from semhash import StackedAutoencoder, codes, datasets, metrics, neighbours  # noqa: E402
-from semhash.baselines import PCAITQ  # noqa: E402
-from semhash.index import image_features  # noqa: E402
-from semhash.model import IMAGE_DEFAULTS  # noqa: E402
+from semhash import StackedAutoencoder  # noqa: E402
+from semhash.codes import binary, neighbours  # noqa: E402
+from semhash.evaluation import metrics  # noqa: E402
+from semhash.index.index import image_features  # noqa: E402
+from semhash.models.autoencoder import IMAGE_DEFAULTS  # noqa: E402
+from semhash.models.baselines import PCAITQ  # noqa: E402
+from semhash.sources import datasets  # noqa: E402
 
 DEPTH = 1000
 
@@ -37,7 +40,7 @@ def scores(rows, db_labels, query_labels):
 
 
 def hashed(coder, db, queries, seed):
-    rows, _ = metrics.hamming_ranking(codes.pack(coder.fit_encode(db)), codes.pack(coder.encode(queries)), DEPTH, seed)
+    rows, _ = metrics.hamming_ranking(binary.pack(coder.fit_encode(db)), binary.pack(coder.encode(queries)), DEPTH, seed)
     return rows
 
 

@@ -19,7 +19,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from semhash import Index, datasets, metrics  # noqa: E402
+from semhash import Index  # noqa: E402
+from semhash.evaluation import metrics  # noqa: E402
+from semhash.sources import datasets  # noqa: E402
 
 
 def main():

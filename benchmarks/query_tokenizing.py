@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from semhash.tokenizer import JiebaTokenizer, Lexicon
+from semhash.features.tokenizer import JiebaTokenizer, Lexicon
 
 
 class BinarySearchOnly(Lexicon):

@@ -24,7 +24,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from semhash import StackedAutoencoder, TextCorpus, TextFeatures, codes, datasets, metrics, neighbours  # noqa: E402
+from semhash import StackedAutoencoder, TextCorpus, TextFeatures  # noqa: E402
+from semhash.codes import binary, neighbours  # noqa: E402
+from semhash.evaluation import metrics  # noqa: E402
+from semhash.sources import datasets  # noqa: E402
 
 
 def precision_at(database, labels, queries, query_labels, k, leave_out_self=False):
@@ -43,7 +46,7 @@ def fit(config, texts, min_df):
     features = TextFeatures(**{"min_df": min_df, **config.get("features", {})})
     X = features.fit_transform(texts)
     model = StackedAutoencoder(**config.get("model", {})).fit(X)
-    return features, model, codes.pack(model.encode(X))
+    return features, model, binary.pack(model.encode(X))
 
 
 def folder_row(config, root, k=10):
@@ -57,7 +60,7 @@ def folder_row(config, root, k=10):
     for text in texts:
         terms = [t for t in features.tokenizer(text) if t in features.vocabulary_]
         short.append(" ".join(rng.choice(terms, size=min(4, len(terms)), replace=False)))
-    short_codes = codes.pack(model.encode(features.transform(short)))
+    short_codes = binary.pack(model.encode(features.transform(short)))
     whole = precision_at(database, labels, database, labels, k, leave_out_self=True)
     brief = precision_at(database, labels, short_codes, labels, k)
     return f"| {json.dumps(config)} | {whole:.3f} | {brief:.3f} | {time.perf_counter() - started:.0f} s |"
@@ -68,7 +71,7 @@ def newsgroups_row(config, data, n_queries, k=100):
     chosen = np.random.default_rng(1).choice(len(test), n_queries, replace=False)
     started = time.perf_counter()
     features, model, database = fit(config, train, min_df=2)
-    queries = codes.pack(model.encode(features.transform([test[i] for i in chosen])))
+    queries = binary.pack(model.encode(features.transform([test[i] for i in chosen])))
     precision = precision_at(database, train_labels, queries, test_labels[chosen], k)
     return f"| {json.dumps(config)} | {precision:.3f} | {time.perf_counter() - started:.0f} s |"
 

@@ -2,15 +2,17 @@
 
 __version__ = "0.1.0"
 
-from .corpus import Document, TextCorpus  # noqa: E402
 from .errors import SemhashError  # noqa: E402
-from .features import TextFeatures  # noqa: E402
-from .images import CifarBinary, CifarPython, ImageFolder, open_images  # noqa: E402
-from .index import Index  # noqa: E402
-from .model import ConvStackedAutoencoder, StackedAutoencoder  # noqa: E402
-from .patches import PatchFeatures  # noqa: E402
-from .pixels import PixelFeatures  # noqa: E402
-from .tokenizer import JiebaTokenizer  # noqa: E402
+from .features.patches import PatchFeatures  # noqa: E402
+from .features.pixels import PixelFeatures  # noqa: E402
+from .features.text import TextFeatures  # noqa: E402
+from .features.tokenizer import JiebaTokenizer  # noqa: E402
+from .index.index import Index  # noqa: E402
+from .models.autoencoder import ConvStackedAutoencoder, StackedAutoencoder  # noqa: E402
+from .sources.cifar import CifarBinary, CifarPython  # noqa: E402
+from .sources.detect import open_images  # noqa: E402
+from .sources.images import ImageFolder  # noqa: E402
+from .sources.text import Document, TextCorpus  # noqa: E402
 
 __all__ = [
     "CifarBinary", "CifarPython", "ConvStackedAutoencoder", "Document", "ImageFolder", "Index", "JiebaTokenizer",

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cli import cli
+from semhash.cli import cli
 
 TOPICS = {
     "sports": {

@@ -2,8 +2,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from semhash import baselines, codes, metrics
+from semhash.codes import binary
 from semhash.errors import SemhashError
+from semhash.evaluation import metrics
+from semhash.models import baselines
 
 HASHES = [baselines.LSH, baselines.PCAH, baselines.PCAITQ]
 
@@ -76,7 +78,7 @@ def test_pca_itq_finds_clusters_well_above_chance():
     X, labels = clusters(np.random.default_rng(5), 240)
     database, queries = np.arange(len(X)) % 6 != 0, np.arange(len(X)) % 6 == 0
     model = baselines.PCAITQ(bits=16).fit(X[database])
-    rows, _ = metrics.hamming_ranking(codes.pack(model.encode(X[database])), codes.pack(model.encode(X[queries])), 50)
+    rows, _ = metrics.hamming_ranking(binary.pack(model.encode(X[database])), binary.pack(model.encode(X[queries])), 50)
     precision = metrics.precision_at(metrics.relevance(rows, labels[database], labels[queries]), 50)
     assert precision > 0.8  # chance is 0.2 with five equal clusters
 

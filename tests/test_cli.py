@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-from cli import cli
 from conftest import TINY_CLI, deadline, json_lines, write_corpus
+
+from semhash.cli import cli
 
 
 @pytest.fixture
@@ -157,7 +157,7 @@ def test_a_destination_that_cannot_be_written_is_refused_before_training(runner,
     (tmp_path / "notes.txt").write_text("mine")
     monkeypatch.chdir(tmp_path)
     before = sorted(str(path) for path in tmp_path.rglob("*"))
-    monkeypatch.setattr("semhash.index.Index.build", lambda *args, **kwargs: pytest.fail("trained"))
+    monkeypatch.setattr("semhash.index.index.Index.build", lambda *args, **kwargs: pytest.fail("trained"))
     result = runner.invoke(cli, ["index", str(tmp_path / "corpus"), "-o", output.format(tmp=tmp_path), *TINY_CLI])
     assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.output
     assert sorted(str(path) for path in tmp_path.rglob("*")) == before

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image
-
-from cli import cli
 from conftest import deadline, json_lines, write_corpus
-from semhash.contact_sheet import default_scale, sheet_size
+from PIL import Image
 from test_images import ARCHIVE_ORDER, RunsACommand, write_archive, write_python_folder
+
+from semhash.cli import cli
+from semhash.contact_sheet import default_scale, sheet_size
 
 TINY_IMAGES = ["--bits", "8", "--pretrain-epochs", "2", "--epochs", "4", "--min-steps", "0", "--batch-size", "8",
                "--quiet"]
@@ -69,7 +69,7 @@ def test_query_by_image_returns_json_lines_and_a_contact_sheet(png_index, tmp_pa
 def test_an_image_query_imports_neither_tensorflow_nor_scikit_learn(png_index):
     folder, index, _ = png_index
     script = (
-        "import sys; from click.testing import CliRunner; from cli import cli\n"
+        "import sys; from click.testing import CliRunner; from semhash.cli import cli\n"
         f"result = CliRunner().invoke(cli, ['query', '--image', {str(folder / 'red' / '00.png')!r}, "
         f"'--index', {str(index)!r}])\n"
         "assert result.exit_code == 0, result.output\n"

@@ -2,10 +2,10 @@ import os
 import socket
 
 import pytest
-
 from conftest import deadline
-from semhash.corpus import TextCorpus, decode, read_text, snippet
+
 from semhash.errors import SemhashError
+from semhash.sources.text import TextCorpus, decode, read_text, snippet
 
 
 def test_ids_labels_and_records(tmp_path):

@@ -3,12 +3,12 @@
 import json
 
 from click.testing import CliRunner
-from PIL import Image
-
-from cli import cli
 from conftest import json_lines, write_corpus
-from semhash import datasets
+from PIL import Image
 from test_images import ARCHIVE_ORDER, write_archive, write_python_folder
+
+from semhash.cli import cli
+from semhash.sources import datasets
 
 
 def test_evaluate_writes_json_markdown_and_plot(tmp_path):

@@ -3,7 +3,7 @@ import pytest
 import scipy.sparse as sp
 
 from semhash.errors import SemhashError
-from semhash.features import TextFeatures
+from semhash.features.text import TextFeatures
 
 TEXTS = ["bank rates bank", "bank stocks", "football goal", "football goal coach", "银行 利率", "银行 股票"]
 

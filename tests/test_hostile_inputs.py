@@ -26,17 +26,18 @@ import subprocess
 
 import numpy as np
 import pytest
+from conftest import TOPICS
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
-from conftest import TOPICS
-from semhash.corpus import decode, looks_binary
 from semhash.errors import SemhashError
-from semhash.features import TextFeatures
-from semhash.images import CIFAR_PIXELS, CifarBinary, CifarPython, read_image
-from semhash.tokenizer import JiebaTokenizer, Lexicon
+from semhash.features.text import TextFeatures
+from semhash.features.tokenizer import JiebaTokenizer, Lexicon
+from semhash.sources.cifar import CIFAR_PIXELS, CifarBinary, CifarPython
+from semhash.sources.images import read_image
+from semhash.sources.text import decode, looks_binary
 
 
 def hostile(examples):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from semhash.errors import SemhashError
-from semhash.model import ConvStackedAutoencoder, StackedAutoencoder, load_model
-from semhash.pixels import PixelFeatures
+from semhash.features.pixels import PixelFeatures
+from semhash.models.autoencoder import ConvStackedAutoencoder, StackedAutoencoder, load_model
 
 TINY = {"bits": 8, "pretrain_epochs": 2, "epochs": 4, "min_steps": 0, "batch_size": 8}
 

@@ -11,14 +11,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import deadline
 from numpy._core.multiarray import _reconstruct
 from PIL import Image
 
-from conftest import deadline
-from semhash import images
 from semhash.errors import SemhashError
-from semhash.images import (CifarBinary, CifarPython, ImageFolder, detect_kind, open_images, parse_image_reference,
-                            read_image, read_item, read_query_image, read_source, read_sources)
+from semhash.sources import images
+from semhash.sources.cifar import CifarBinary, CifarPython
+from semhash.sources.detect import detect_kind, open_images
+from semhash.sources.images import ImageFolder, read_image
+from semhash.sources.originals import parse_image_reference, read_item, read_query_image, read_sources
 
 LABEL_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
@@ -228,7 +230,7 @@ def test_a_pickle_calling_a_forbidden_global_is_refused_unrun(cifar, tmp_path):
     with pytest.raises(SemhashError, match=r"refusing to load .*data_batch_1: it asks for posix\.system"):
         list(CifarPython(cifar.python_dir))
     with pytest.raises(SemhashError, match="refusing to load"):
-        read_source({"file": str(cifar.python_dir / "data_batch_1"), "position": 0}, (32, 32))
+        read_sources([{"file": str(cifar.python_dir / "data_batch_1"), "position": 0}], (32, 32))[0]
     assert not marker.exists()
 
 
@@ -390,12 +392,12 @@ def test_sources_and_items_read_back_the_same_pixels(cifar, where, monkeypatch):
     chosen = [33, 2, 17, 5, 30]  # across several batches, out of order
     opened = []
     real_open = tarfile.open
-    monkeypatch.setattr(images.tarfile, "open", lambda *args, **kw: opened.append(args) or real_open(*args, **kw))
+    monkeypatch.setattr(tarfile, "open", lambda *args, **kw: opened.append(args) or real_open(*args, **kw))
     for index, read in zip(chosen, read_sources([sources[i] for i in chosen], (32, 32))):
         np.testing.assert_array_equal(read, pixels[index])
     assert len(opened) == ("archive" in where)  # one pass over an archive, however many images
-    np.testing.assert_array_equal(read_source(sources[chosen[0]], (32, 32)), pixels[chosen[0]])
-    assert read_source(sources[0], (16, 8)).shape == (16, 8, 3)
+    np.testing.assert_array_equal(read_sources([sources[chosen[0]]], (32, 32))[0], pixels[chosen[0]])
+    assert read_sources([sources[0]], (16, 8))[0].shape == (16, 8, 3)
     item = ids.index("test_batch/3")
     np.testing.assert_array_equal(read_item(getattr(cifar, where), "test_batch/3"), pixels[item])
 

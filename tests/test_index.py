@@ -4,11 +4,13 @@ import shutil
 
 import numpy as np
 import pytest
-
 from conftest import TINY_MODEL, write_corpus
-from semhash import Index, StackedAutoencoder, TextCorpus, TextFeatures, codes, store
+
+from semhash import Index, StackedAutoencoder, TextCorpus, TextFeatures
+from semhash.codes import binary
 from semhash.errors import SemhashError
-from semhash.index import MAX_QUERY_BYTES, _annoy, _zero_unread_annoy_bytes, annoy_file_problem, build_annoy
+from semhash.index import store
+from semhash.index.index import MAX_QUERY_BYTES, _annoy, _zero_unread_annoy_bytes, annoy_file_problem, build_annoy
 
 
 def build(root, seed=0):
@@ -50,7 +52,7 @@ def test_annoy_finds_what_exact_search_finds_on_small_data(saved):
         _, exact = opened.search(opened.packed[row], k=10, exact=True)
         found, approximate = opened.search(opened.packed[row], k=10, exact=False)
         assert sorted(approximate.tolist()) == sorted(exact.tolist())
-        np.testing.assert_array_equal(approximate, codes.hamming(opened.packed[found], opened.packed[row]))
+        np.testing.assert_array_equal(approximate, binary.hamming(opened.packed[found], opened.packed[row]))
 
 
 def test_like_leaves_the_document_out(saved):

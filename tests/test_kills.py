@@ -8,9 +8,9 @@ import sys
 import time
 
 import numpy as np
+from test_index import saved  # noqa: F401  (the module's built index)
 
 from semhash import Index
-from test_index import saved  # noqa: F401  (the module's built index)
 
 WRITER = """
 import sys

@@ -7,10 +7,10 @@ import shutil
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_index import saved  # noqa: F401  (the module's built index)
 
 from semhash import Index
 from semhash.errors import SemhashError
-from test_index import saved  # noqa: F401  (the module's built index)
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.floats(allow_nan=False) | st.text(max_size=8),

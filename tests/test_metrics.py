@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
-from semhash import codes, metrics, neighbours
+from semhash.codes import binary, neighbours
+from semhash.evaluation import metrics
 
 # Six database codes of 4 bits and their labels, two queries. Hamming distances:
 #   query 0 = 0000 (label a): rows 0..5 at 0, 1, 2, 3, 1, 4  (rows 1 and 4 tie at 1)
@@ -17,11 +17,11 @@ SEED_0_ROWS = [[0, 4, 1, 2, 3, 5], [5, 3, 2, 4, 1, 0]]
 
 
 def packed(strings):
-    return codes.pack(np.array([[c == "1" for c in s] for s in strings]))
+    return binary.pack(np.array([[c == "1" for c in s] for s in strings]))
 
 
 def packed_random(rng, rows, bits):
-    return codes.pack(rng.random((rows, bits)) > 0.5)
+    return binary.pack(rng.random((rows, bits)) > 0.5)
 
 
 def ranked(depth=6, seed=0):
@@ -52,7 +52,7 @@ def test_ranking_matches_a_plain_sort_on_random_codes():
     rows, distances = metrics.hamming_ranking(db, queries, 25, seed=7)
     tie_rank = np.random.default_rng(7).permutation(300)
     for q in range(40):
-        exact = codes.hamming(db, queries[q])
+        exact = binary.hamming(db, queries[q])
         expected = np.lexsort((tie_rank, exact))[:25]
         assert rows[q].tolist() == expected.tolist()
         assert distances[q].tolist() == exact[expected].tolist()
@@ -130,8 +130,8 @@ def test_pr_curve_agrees_with_the_ranking_on_random_codes():
 def test_ties_are_broken_by_permutation_not_database_order():
     # 1,000 identical codes sorted by label (10 labels of 100), queries all of label 0: in database
     # order the first 100 would all be relevant; a random order gives about one in ten.
-    db = codes.pack(np.zeros((1000, 16), dtype=bool))
-    queries = codes.pack(np.zeros((5, 16), dtype=bool))
+    db = binary.pack(np.zeros((1000, 16), dtype=bool))
+    queries = binary.pack(np.zeros((5, 16), dtype=bool))
     db_labels = np.repeat(np.arange(10), 100)
     first, _ = metrics.hamming_ranking(db, queries, 100, seed=0)
     precision = metrics.precision_at(metrics.relevance(first, db_labels, np.zeros(5)), 100)

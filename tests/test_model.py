@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from conftest import TINY_MODEL, TOPICS, topic_text
 
-from conftest import TINY_MODEL, topic_text, TOPICS
 from semhash.errors import SemhashError
-from semhash.features import TextFeatures
-from semhash.model import StackedAutoencoder, hash_centres
+from semhash.features.text import TextFeatures
+from semhash.models.autoencoder import StackedAutoencoder, hash_centres
 
 
 @pytest.fixture(scope="module")

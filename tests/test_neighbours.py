@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from semhash import neighbours
+from semhash.codes import neighbours
 
 
 def test_real_ranking_by_hand():

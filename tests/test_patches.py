@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from semhash.errors import SemhashError
-from semhash.patches import CONTRAST_FLOOR, PatchFeatures
+from semhash.features.patches import CONTRAST_FLOOR, PatchFeatures
 
 
 def striped(per_class=12, size=12, seed=0):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from semhash.errors import SemhashError
-from semhash.pixels import PixelFeatures
+from semhash.features.pixels import PixelFeatures
 
 
 def images(rows=20, size=8, seed=0):

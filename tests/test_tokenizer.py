@@ -4,10 +4,10 @@ import tempfile
 
 import numpy as np
 import pytest
-
 from conftest import TOPICS, deadline, topic_text
+
 from semhash.errors import SemhashError
-from semhash.tokenizer import JiebaTokenizer, Lexicon, _SortedKeys, bundled_stop_words
+from semhash.features.tokenizer import JiebaTokenizer, Lexicon, _SortedKeys, bundled_stop_words
 
 
 @pytest.fixture(scope="module")

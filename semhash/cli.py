@@ -1,0 +1,511 @@
+"""The `semhash` command: index a folder of documents, query it, describe an index."""
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import SemhashError
+from .features.patches import PatchFeatures
+from .features.text import WEIGHTINGS, TextFeatures
+from .index.index import IMAGE_FEATURES, MAX_QUERY_BYTES, Index, check_query_size, image_features
+from .index.store import MANIFEST, check_destination
+from .models.autoencoder import ARCHITECTURES, BINARIZERS, IMAGE_DEFAULTS, StackedAutoencoder
+from .sources.images import MAX_IMAGE_PIXELS
+from .sources.text import DEFAULT_PATTERNS, MAX_DOCUMENT_BYTES, TextCorpus, decode, read_text
+
+INDEXES = Path("indexes")
+TEXT_DEFAULTS = TextFeatures()  # the text options default to the features' own settings
+PATCH_DEFAULTS = PatchFeatures()
+
+
+class Terminated(Exception):
+    """SIGTERM, raised where the program is, so that unfinished writes are cleaned up on the way out."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
+class Group(click.Group):
+    """Turns every failure into one line on stderr and a non-zero exit, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except SemhashError as error:
+            raise click.ClickException(str(error)) from None
+        except KeyboardInterrupt:
+            click.echo("semhash: interrupted; any earlier index was left as it was", err=True)
+            ctx.exit(130)
+        except Terminated:
+            click.echo("semhash: terminated; any earlier index was left as it was", err=True)
+            ctx.exit(143)
+        except BrokenPipeError:
+            # The reader stopped early (`semhash query ... | head`): stop quietly, as a program
+            # killed by SIGPIPE would, and point stdout at nothing so that exit flushes nowhere.
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            except (OSError, ValueError):  # io.UnsupportedOperation is both
+                pass
+            ctx.exit(141)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as error:
+            if os.environ.get("SEMHASH_DEBUG"):
+                raise
+            raise click.ClickException(
+                f"unexpected {type(error).__name__}: {error} "
+                "(run again with SEMHASH_DEBUG=1 to see where, and report it)"
+            ) from None
+
+
+class Number(click.ParamType):
+    """An int (a count of documents) or a float (a share of them), as scikit-learn takes them."""
+
+    name = "number"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)):
+            return value
+        try:
+            return float(value) if any(c in value for c in ".eE") else int(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a number", param, ctx)
+
+
+def batch_size(ctx, param, value):
+    if value is None or value == "auto":
+        return value
+    try:
+        size = int(value)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise click.BadParameter("give a positive number of rows, or auto")
+    return size
+
+
+def layer_sizes(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        sizes = tuple(int(size) for size in value.split(",") if size.strip())
+    except ValueError:
+        raise click.BadParameter("give layer sizes as integers separated by commas, e.g. 500,250") from None
+    if any(size < 1 for size in sizes):
+        raise click.BadParameter("layer sizes must be positive")
+    return sizes
+
+
+def model_options(command):
+    """The model settings that `index` and `evaluate` both take; each defaults to the model's own."""
+    options = [
+        click.option("--hidden", callback=layer_sizes,
+                     help="Dense: sizes of the hidden layers before the code layer [default: 256 for text, 1024 for images]."),
+        click.option("--filters", callback=layer_sizes, help="Conv: channels of each convolution block [default: 32,64,128]."),
+        click.option("--pretrain-epochs", type=click.IntRange(0), help="Epochs of greedy pretraining for each layer."),
+        click.option("--epochs", type=click.IntRange(0), help="Epochs of end-to-end fine-tuning."),
+        click.option("--neighbours", type=click.IntRange(0),
+                     help="Rebuild each item mixed with this many of its nearest items, so near items share codes; "
+                          "0 rebuilds each alone [default: 10 for text, 0 for images]."),
+        click.option("--neighbour-weight", type=click.FloatRange(0, 1), help="Share of the neighbours in that mix [default: 0.5]."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def image_feature_options(command):
+    """The image feature settings that `index` and `evaluate` both take."""
+    options = [
+        click.option("--image-features", "feature_kind", type=click.Choice(sorted(IMAGE_FEATURES)),
+                     help="Images: describe each by patch features learned from the images (k-means over whitened "
+                          "patches) or feed its pixels [default: patches; pixels for --arch conv]."),
+        click.option("--centroids", type=click.IntRange(1),
+                     help=f"Patch features: k-means centroids; an image gets 4 features a centroid "
+                          f"[default: {PATCH_DEFAULTS.centroids}]."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def chosen_image_features(arch, kind, centroids, size=(32, 32), verbose=False):
+    """The unfitted image features the options ask for, or a UsageError naming the clash."""
+    try:
+        return image_features(arch, kind, size, verbose, **settings_given(centroids=centroids))
+    except SemhashError as error:
+        raise click.UsageError(f"{error} (--image-features, --centroids, --arch)") from None
+
+
+def settings_given(**settings):
+    """The settings the user gave: those not None."""
+    return {name: value for name, value in settings.items() if value is not None}
+
+
+def emit(row, plain_line=None, plain=False):
+    """One JSON line on stdout, or the human line when --plain."""
+    click.echo(plain_line if plain else json.dumps(row, ensure_ascii=False))
+
+
+def default_index():
+    """The only index under indexes/, or a UsageError saying how to choose."""
+    found = sorted(path for path in INDEXES.iterdir() if (path / MANIFEST).is_file()) if INDEXES.is_dir() else []
+    if not found:
+        raise click.UsageError(f"no index under {INDEXES}/; build one with `semhash index DIR` or give --index")
+    if len(found) > 1:
+        names = ", ".join(str(path) for path in found)
+        raise click.UsageError(f"several indexes under {INDEXES}/ ({names}); choose one with --index")
+    return found[0]
+
+
+@click.group(cls=Group)
+@click.version_option(__version__, prog_name="semhash")
+def cli():
+    """Semantic hashing: turn documents into short binary codes and search them by meaning."""
+
+
+TEXT_ONLY = ("patterns", "max_document_bytes", "max_features", "min_df", "max_df", "weighting", "user_dict")
+IMAGES_ONLY = ("split", "size", "max_image_pixels", "arch", "filters", "feature_kind", "centroids")
+FOLDERS_ONLY = ("size", "max_image_pixels", "follow_links")  # not CIFAR-10
+KINDS = {"text": "text", "images": "image-folder", "cifar-python": "cifar-python", "cifar-binary": "cifar-binary"}
+
+
+def given_options(ctx, names):
+    """The options among `names` that the user set on the command line."""
+    return [name for name in names if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+
+
+def misplaced(ctx, names, kind):
+    """A UsageError for options that do not apply to what is being indexed."""
+    flags = [next(param.opts[0] for param in ctx.command.params if param.name == name)
+             for name in given_options(ctx, names)]
+    if flags:
+        raise click.UsageError(f"{', '.join(flags)} only apply to other kinds of corpus than {kind}")
+
+
+def index_name(path):
+    """indexes/<name>: a folder's name, or an archive's without its .tar.gz."""
+    name = path.resolve().name
+    for suffix in (".tar.gz", ".tgz", ".tar"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+@cli.command()
+@click.argument("corpus_path", metavar="PATH", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Index folder [default: indexes/<name of PATH>].")
+@click.option("--kind", type=click.Choice(["auto", *KINDS]), default="auto", show_default=True,
+              help="What PATH holds: text files, an image folder, or CIFAR-10 batches (folder or .tar.gz).")
+@click.option("--glob", "patterns", multiple=True, default=DEFAULT_PATTERNS, show_default=True,
+              help="Text: file name pattern to index, searched recursively; repeat for several.")
+@click.option("--max-document-bytes", type=click.IntRange(1), default=MAX_DOCUMENT_BYTES, show_default=True,
+              help="Text: read at most this many bytes of a file; a longer one is indexed up to there, with a warning.")
+@click.option("--follow-links", is_flag=True,
+              help="Folders: also read files through links that lead out of PATH (links inside it are always read).")
+@click.option("--split", type=click.Choice(["train", "test", "all"]), default="train", show_default=True,
+              help="CIFAR-10: which batches to index.")
+@click.option("--size", type=click.IntRange(1, 1024), default=32, show_default=True,
+              help="Image folders: the side, in pixels, that images are resized to.")
+@click.option("--max-image-pixels", type=click.IntRange(1), default=MAX_IMAGE_PIXELS, show_default=True,
+              help="Image folders: skip images of more pixels than this (width x height), before decoding them.")
+@click.option("--arch", type=click.Choice(sorted(ARCHITECTURES)), default="dense", show_default=True,
+              help="Images: a dense or a convolutional stacked autoencoder.")
+@image_feature_options
+@click.option("--bits", type=click.IntRange(1, 1024), default=64, show_default=True, help="Bits per code.")
+@model_options
+@click.option("--min-steps", type=click.IntRange(0),
+              help="Fine-tune for at least this many updates, adding epochs on a small corpus [default: 400].")
+@click.option("--batch-size", callback=batch_size,
+              help="Rows per training step; auto is a 32nd of the corpus, between 16 and 128.")
+@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), help="Adam's step size [default: 0.001].")
+@click.option("--binarize", type=click.Choice(BINARIZERS),
+              help="Turn the code layer into bits by an ITQ rotation or at each unit's median "
+                   "[default: itq; median for --arch conv].")
+@click.option("--max-features", type=click.IntRange(1), default=TEXT_DEFAULTS.max_features, show_default=True,
+              help="Text: largest vocabulary, keeping the most frequent terms.")
+@click.option("--min-df", type=Number(), default=TEXT_DEFAULTS.min_df, show_default=True,
+              help="Text: drop terms in fewer documents than this (a count, or a share if fractional).")
+@click.option("--max-df", type=Number(), default=TEXT_DEFAULTS.max_df, show_default=True,
+              help="Text: drop terms in more documents than this (a share, or a count if whole).")
+@click.option("--weighting", type=click.Choice(WEIGHTINGS), default=TEXT_DEFAULTS.weighting, show_default=True,
+              help="Text: how term counts feed the network.")
+@click.option("--user-dict", type=click.Path(path_type=Path), help="Text: a jieba user dictionary file.")
+@click.option("--trees", type=click.IntRange(1), default=32, show_default=True, help="Annoy trees.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Fixes the model, the codes and the index.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or warnings on stderr.")
+@click.option("--plain", is_flag=True, help="A readable summary instead of a JSON line.")
+@click.pass_context
+def index(ctx, corpus_path, output, kind, patterns, max_document_bytes, follow_links, split, size, max_image_pixels,
+          arch, feature_kind, centroids, bits, hidden, filters,
+          pretrain_epochs, epochs,
+          min_steps, batch_size, learning_rate, binarize, neighbours, neighbour_weight, max_features, min_df, max_df, weighting, user_dict, trees, seed, quiet,
+          plain):
+    """Index PATH: a folder of text files (.txt and .md by default), a folder of images, or
+    CIFAR-10 (the python or binary batches, as a folder or the .tar.gz archive)."""
+    from .sources.detect import detect_kind, open_images
+
+    started = time.perf_counter()
+    warn = None if quiet else (lambda message: click.echo(f"semhash: warning: {message}", err=True))
+    kind = detect_kind(corpus_path) if kind == "auto" else KINDS[kind]
+    output = output or INDEXES / index_name(corpus_path)
+    try:
+        check_destination(output, source=corpus_path)
+    except SemhashError as error:
+        raise click.UsageError(str(error)) from None
+    training = settings_given(pretrain_epochs=pretrain_epochs, epochs=epochs, min_steps=min_steps, batch_size=batch_size,
+                              learning_rate=learning_rate, binarize=binarize, neighbours=neighbours,
+                              neighbour_weight=neighbour_weight)
+    training.update(bits=bits, seed=seed, verbose=not quiet)
+    if kind == "text":
+        from .features.tokenizer import JiebaTokenizer
+
+        misplaced(ctx, IMAGES_ONLY, "text")
+        corpus = TextCorpus(corpus_path, patterns, on_warning=warn, max_bytes=max_document_bytes,
+                            follow_links=follow_links)
+        features = TextFeatures(JiebaTokenizer(user_dict=user_dict), max_features=max_features,
+                                min_df=min_df, max_df=max_df, weighting=weighting)
+        if hidden:
+            training["hidden"] = hidden
+        model = StackedAutoencoder(**training)
+        built = Index.build(corpus, features, model, trees=trees, show_progress=not quiet)
+    else:
+        misplaced(ctx, TEXT_ONLY + (("split",) if kind == "image-folder" else FOLDERS_ONLY), kind)
+        misplaced(ctx, ("filters",) if arch == "dense" else ("hidden",), f"a {arch} model")
+        images = open_images(corpus_path, kind, split=split, size=(size, size), on_warning=warn,
+                             max_pixels=max_image_pixels, follow_links=follow_links)
+        layers = hidden if arch == "dense" else filters
+        if layers:
+            training["hidden" if arch == "dense" else "filters"] = layers
+        features = chosen_image_features(arch, feature_kind, centroids, (size, size), verbose=not quiet)
+        model = ARCHITECTURES[arch](**{**IMAGE_DEFAULTS[arch, features.kind], **training})
+        built = Index.build_images(images, features, model, trees=trees, show_progress=not quiet)
+    built.save(output)
+    counts = built.manifest["counts"]
+    row = {
+        "index": str(output),
+        "kind": built.manifest["kind"],
+        "documents": counts["documents"],
+        "skipped": counts["skipped"],
+        "bits": bits,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    if kind == "text":
+        row["vocabulary"] = built.manifest["features"]["vocabulary_size"]
+    skipped = sum(counts["skipped"].values())
+    what = f"{row['vocabulary']} terms and " if kind == "text" else ""
+    emit(row, f"indexed {row['documents']} {'documents' if kind == 'text' else 'images'} ({skipped} skipped) "
+              f"into {output} with {what}{bits}-bit codes in {row['seconds']} s", plain)
+
+
+@cli.command()
+@click.argument("text", required=False)
+@click.option("-f", "--file", "text_file", type=click.Path(path_type=Path), help="Query with this file's text.")
+@click.option("--image", "image_path", metavar="PATH",
+              help="Query with an image file, or one CIFAR-10 image as ARCHIVE#test_batch/17.")
+@click.option("--like", "like_id", metavar="ID", help="Query with an indexed document or image, by its id.")
+@click.option("-k", type=click.IntRange(1), default=10, show_default=True, help="How many results.")
+@click.option("--index", "index_dir", type=click.Path(path_type=Path),
+              help="Index folder [default: the only one under indexes/].")
+@click.option("--exact/--annoy", default=None,
+              help="Rank by an exact Hamming scan of all codes, or ask Annoy [default: exact up to 100,000 codes].")
+@click.option("--search-k", type=click.IntRange(1), help="Annoy nodes to inspect [default: 10 x trees x k].")
+@click.option("--grid", type=click.Path(path_type=Path), metavar="OUT.png",
+              help="Images: also draw the query and its results, with distances and labels, into a PNG.")
+@click.option("--max-query-bytes", type=click.IntRange(1), default=MAX_QUERY_BYTES, show_default=True,
+              help="Refuse a longer query text; stdin is read no further.")
+@click.option("--plain", is_flag=True, help="A readable table instead of JSON lines.")
+def query(text, text_file, image_path, like_id, k, index_dir, exact, search_k, grid, max_query_bytes, plain):
+    """Find what is nearest in meaning to TEXT ('-' reads stdin), a --file, an --image or --like ID."""
+    given = [name for name, value in (("TEXT", text), ("--file", text_file), ("--image", image_path),
+                                      ("--like", like_id)) if value is not None]
+    if len(given) != 1:
+        raise click.UsageError("give exactly one of TEXT, --file F, --image PATH or --like ID")
+    text = read_query(text, text_file, max_query_bytes)
+    if text is not None and not text.strip():
+        raise click.UsageError("the query text is empty; give some words to search for")
+    if grid is not None:
+        from .contact_sheet import check_output
+
+        try:
+            check_output(grid)
+        except SemhashError as error:
+            raise click.UsageError(f"--grid: {error}") from None
+    opened = Index.open(index_dir or default_index())
+    images = opened.manifest["kind"] == "images"
+    if grid is not None and not images:
+        raise click.UsageError("--grid draws images, and this index holds text")
+    if (text is not None) == images and like_id is None:
+        raise click.UsageError(f"{opened.folder} is an index of {opened.manifest['kind']}; query it with "
+                               + ("--image PATH or --like ID" if images else "TEXT, --file F or --like ID"))
+    query_pixels = None
+    if like_id is not None:
+        hits = opened.like(like_id, k, exact, search_k)
+    elif image_path is not None:
+        from .sources.originals import read_query_image
+
+        query_pixels = read_query_image(image_path, tuple(opened.features.size))
+        hits = opened.query_image(query_pixels, k, exact, search_k)
+    else:
+        hits = opened.query(text, k, exact, search_k, max_query_bytes)
+    if grid is not None:
+        draw_grid(opened, grid, query_pixels, like_id, hits)
+    label_width = max([5, *(len(str(hit["label"] or "-")) for hit in hits)])
+    id_width = max([2, *(len(hit["id"]) for hit in hits)])
+    if plain:
+        click.echo(f"{'rank':>4}  {'dist':>4}  {'score':>5}  {'label':<{label_width}}  {'id':<{id_width}}"
+                   + ("" if images else "  snippet"))
+    for rank, hit in enumerate(hits, 1):
+        line = (f"{rank:>4}  {hit['distance']:>4}  {hit['score']:>5.3f}  {str(hit['label'] or '-'):<{label_width}}  "
+                f"{hit['id']:<{id_width}}" + ("" if images else f"  {hit['snippet'][:60]}"))
+        emit(hit, line, plain)
+
+
+def read_query(text, text_file, limit):
+    """The query's text: TEXT, stdin for '-' (read no further than `limit` bytes) or the file's,
+    refused when it is longer than `limit` bytes."""
+    if text == "-":
+        data = sys.stdin.buffer.read(limit + 1)
+        check_query_size(data, limit, "--max-query-bytes")
+        text = decode(data)[0]
+    elif text_file is not None:
+        text = read_text(text_file)
+    if text is not None:
+        check_query_size(text, limit, "--max-query-bytes")
+    return text
+
+
+def draw_grid(opened, path, query_pixels, like_id, hits):
+    """Write the contact sheet: the query image, then each result with its distance and label."""
+    from .contact_sheet import contact_sheet
+    from .sources.originals import read_sources
+
+    size = tuple(opened.features.size)
+    if query_pixels is None:
+        query_pixels = read_sources([opened.record(like_id)["source"]], size)[0]
+    pictures = read_sources([hit["source"] for hit in hits], size)
+    contact_sheet(query_pixels, [(pixels, f"d={hit['distance']}: {hit['label'] or '-'}")
+                                 for pixels, hit in zip(pictures, hits)], path)
+
+
+@cli.command()
+@click.argument("index_dir", metavar="INDEX", required=False, type=click.Path(path_type=Path))
+@click.option("--plain", is_flag=True, help="A readable summary instead of JSON.")
+def info(index_dir, plain):
+    """Show an index's manifest and how evenly each bit splits its documents."""
+    opened = Index.open(index_dir or default_index())
+    balance = [round(float(share), 4) for share in opened.bit_balance()]
+    if not plain:
+        emit({**opened.manifest, "bit_balance": balance})
+        return
+    manifest = opened.manifest
+    features, model, source = manifest["features"], manifest["model"], manifest["source"]
+    if manifest["kind"] == "text":
+        where = f"{source['root']}  ({', '.join(source['patterns'])})"
+        what = (f"{features['vocabulary_size']} terms, {features['weighting']}, min_df {features['min_df']}, "
+                f"max_df {features['max_df']}")
+        layers = [features["vocabulary_size"], *model["hidden"]]
+    else:
+        where = f"{source['root']}  ({source['kind']}{', ' + source['split'] if 'split' in source else ''})"
+        height, width = features["size"]
+        if features.get("type") == "patches":
+            side = features["patch"]
+            what = (f"{height}x{width} RGB images as patch features: {features['n_centroids']} k-means centroids "
+                    f"of {side}x{side} patches, stride {features['stride']}, summed over quadrants")
+            first = 4 * features["n_centroids"]
+        else:
+            what = f"{height}x{width} RGB pixels, {'standardized per channel' if features['standardize'] else 'in [0, 1]'}"
+            first = f"{height}x{width}x3"
+        layers = [first, *model.get("hidden", ()), *(f"conv{count}" for count in model.get("filters", ()))]
+    lines = [
+        f"index      {opened.folder}  (format {manifest['format_version']}, semhash {manifest['semhash_version']})",
+        f"source     {where}",
+        f"{manifest['kind']:<10} {manifest['counts']['documents']}  skipped {manifest['counts']['skipped'] or 'none'}",
+        f"features   {what}",
+        f"model      {model.get('arch', 'dense')}: {' -> '.join(str(s) for s in [*layers, model['bits']])}, "
+        f"seed {model['seed']}",
+        f"annoy      {manifest['annoy']['trees']} trees, hamming",
+        f"bit balance  min {min(balance):.3f}  mean {sum(balance) / len(balance):.3f}  max {max(balance):.3f}",
+        "per bit    " + " ".join(f"{share:.2f}" for share in balance),
+    ]
+    click.echo("\n".join(lines))
+
+
+def bit_lengths(ctx, param, value):
+    sizes = layer_sizes(ctx, param, value)
+    if not sizes or any(size > 1024 for size in sizes):
+        raise click.BadParameter("give code lengths between 1 and 1024, e.g. 16,32,64,128")
+    return sizes
+
+
+@cli.command()
+@click.argument("corpus", metavar="CORPUS")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path),
+              help="Folder holding the benchmark data (20news-bydate.tar.gz, thucnews-headlines/, cifar-10-python.tar.gz).")
+@click.option("--bits", default="16,32,64,128", show_default=True, callback=bit_lengths, help="Code lengths to compare.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the rows to this JSON file.")
+@click.option("--markdown", "markdown_path", type=click.Path(path_type=Path), help="Write the tables to this Markdown file.")
+@click.option("--plot", "plot_path", type=click.Path(path_type=Path),
+              help="Write precision@100 against bits and the precision-recall curves to this PNG.")
+@click.option("--labels", is_flag=True, help="Add semhash-supervised rows: fine-tuned on the database's labels too.")
+@click.option("--no-baselines", is_flag=True, help="Only semhash's rows (no exact, LSH, PCAH, PCA-ITQ).")
+@click.option("--arch", type=click.Choice(sorted(ARCHITECTURES)), default="dense", show_default=True,
+              help="Images: the model to evaluate.")
+@image_feature_options
+@model_options
+@click.option("--queries", type=click.IntRange(1), help="Score a seeded sample of this many queries [default: all].")
+@click.option("--query-share", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2,
+              show_default=True, help="A labelled folder: the share of each label held out as queries.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars on stderr.")
+@click.option("--plain", is_flag=True, help="Print the Markdown tables instead of JSON lines.")
+def evaluate(corpus, data_dir, bits, json_path, markdown_path, plot_path, labels, no_baselines, arch, feature_kind,
+             centroids, hidden, filters, pretrain_epochs, epochs, neighbours, neighbour_weight, queries, query_share,
+             seed, quiet, plain):
+    """Score semhash beside exact search, LSH, PCAH and PCA-ITQ on CORPUS: 20newsgroups,
+    thucnews or cifar10 (read from --data), or a folder of text files in label subfolders."""
+    from .evaluation.run import Evaluation, markdown, plot
+
+    overrides = settings_given(hidden=hidden, filters=filters, pretrain_epochs=pretrain_epochs, epochs=epochs,
+                               neighbours=neighbours, neighbour_weight=neighbour_weight)
+    chosen_image_features(arch, feature_kind, centroids)  # a clash is misuse, named before any work
+    evaluation = Evaluation(corpus, data_dir, bits=bits, supervised=labels, baselines=not no_baselines, arch=arch,
+                            model_params=overrides, image_features=feature_kind,
+                            feature_params=settings_given(centroids=centroids), queries=queries,
+                            query_share=query_share, seed=seed, verbose=not quiet)
+    started = time.perf_counter()
+
+    def announce(row):
+        if not plain:
+            emit(row)
+        elif not quiet:
+            click.echo(f"semhash: {row['method']} {row['bits'] or ''} bits: P@100 {row['precision_at_100']:.3f}, "
+                       f"mAP@1000 {row['map_at_1000']:.3f}", err=True)
+
+    rows = evaluation.run(on_row=announce)
+    seconds = round(time.perf_counter() - started, 1)
+    if json_path:
+        json_path.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+    table = markdown(rows) + f"\nWall time: {seconds} s.\n"
+    if markdown_path:
+        markdown_path.write_text(table, encoding="utf-8")
+    if plot_path:
+        plot(rows, plot_path)
+    if plain:
+        click.echo(table)
+
+
+def main():
+    signal.signal(signal.SIGTERM, _terminate)
+    cli(prog_name="semhash")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Exact nearest rows by cosine or Euclidean distance, and the ranking of blocks of distances
+that every exact search in semhash shares.
+
+Ties in distance are broken by a random permutation of the database fixed by a seed, never
+by database order: a database sorted by label would otherwise rank the tied items of one
+label first. The model uses `nearest_others` to find each training row's neighbours; the
+evaluation ranks queries with `real_ranking` (and Hamming codes through `rank`).
+"""
+
+import numpy as np
+
+from ..progress import progress_bar
+
+# Query-by-database cells held at once: a (rows, database) block of float64 is 32 MiB.
+CHUNK_CELLS = 2**22
+METRICS = ("cosine", "euclidean")
+
+
+def query_chunks(n_queries, n_db):
+    """Slices of query rows small enough that a (chunk, n_db) block fits in CHUNK_CELLS."""
+    step = max(1, CHUNK_CELLS // max(1, n_db))
+    return [slice(start, start + step) for start in range(0, n_queries, step)]
+
+
+def _dense(matrix):
+    """A numpy array of a numpy array or a scipy sparse matrix."""
+    return matrix.toarray() if hasattr(matrix, "toarray") else np.asarray(matrix)
+
+
+def _squared_lengths(matrix):
+    """Squared length of each row of a numpy array or a scipy sparse matrix."""
+    squares = matrix.multiply(matrix) if hasattr(matrix, "multiply") else np.square(matrix)
+    return np.asarray(squares.sum(axis=1), dtype=np.float64).ravel()
+
+
+def _real_blocks(db, queries, metric):
+    """Yield (query slice, cosine or Euclidean distances of those queries to every database row)."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; choose from {', '.join(METRICS)}")
+    db_squares = _squared_lengths(db)
+    query_squares = _squared_lengths(queries)
+    db_t = db.T
+    for chunk in query_chunks(queries.shape[0], db.shape[0]):
+        products = _dense(queries[chunk] @ db_t).astype(np.float64)
+        if metric == "cosine":
+            # A row of zeros (a text of unknown words) is at distance 1 from everything.
+            lengths = np.sqrt(query_squares[chunk, None] * db_squares[None, :])
+            yield chunk, 1 - np.divide(products, lengths, out=np.zeros_like(products), where=lengths > 0)
+        else:
+            squares = query_squares[chunk, None] - 2 * products + db_squares[None, :]
+            yield chunk, np.sqrt(np.maximum(squares, 0))
+
+
+def _first(distances, tie_rank, depth):
+    """Columns of the `depth` smallest distances of each row, nearest first, ties by `tie_rank`."""
+    cutoff = np.partition(distances, depth - 1, axis=1)[:, depth - 1 : depth]
+    # Everything nearer than the cutoff is in; the tied items of lowest tie rank fill the rest.
+    key = np.where(distances < cutoff, -1, np.where(distances == cutoff, tie_rank, len(tie_rank)))
+    chosen = np.argpartition(key, depth - 1, axis=1)[:, :depth]
+    order = np.lexsort((tie_rank[chosen], np.take_along_axis(distances, chosen, axis=1)), axis=1)
+    return np.take_along_axis(chosen, order, axis=1)
+
+
+def rank(blocks, n_queries, n_db, depth, seed, dtype):
+    """(rows, distances) of the first `depth` database rows, from blocks of distances."""
+    tie_rank = np.random.default_rng(seed).permutation(n_db)
+    depth = min(depth, n_db)
+    rows = np.empty((n_queries, depth), dtype=np.int64)
+    distances = np.empty((n_queries, depth), dtype=dtype)
+    for chunk, block in blocks:
+        first = _first(block, tie_rank, depth)
+        rows[chunk] = first
+        distances[chunk] = np.take_along_axis(block, first, axis=1)
+    return rows, distances
+
+
+def real_ranking(db, queries, depth, metric="cosine", seed=0):
+    """The first `depth` database rows for each query by cosine or Euclidean distance.
+
+    db, queries: numpy arrays or scipy sparse matrices (CSR) with the same columns. Ties (a
+    query of zeros, duplicate rows) are broken by a seeded permutation. Returns (rows int64,
+    distances float64), both (n_queries, min(depth, n_db)), nearest first; cosine distance
+    is 1 - cosine similarity.
+    """
+    return rank(_real_blocks(db, queries, metric), queries.shape[0], db.shape[0], depth, seed, np.float64)
+
+
+def without_self(rows):
+    """Rankings of a set against itself (query i is row i) without each query's own row:
+    it is dropped, or the last column where duplicates ranked it out of sight."""
+    own = rows == np.arange(len(rows))[:, None]
+    own[~own.any(axis=1), -1] = True
+    return rows[~own].reshape(len(rows), rows.shape[1] - 1)
+
+
+def nearest_others(X, k, metric="cosine", seed=0, show_progress=False):
+    """(rows, k) int64: each row's k nearest other rows of X (array or CSR), nearest first."""
+    n_rows = X.shape[0]
+    blocks = _real_blocks(X, X, metric)
+    with progress_bar("finding neighbours", blocks, length=len(query_chunks(n_rows, n_rows)), show=show_progress) as bar:
+        rows, _ = rank(bar, n_rows, n_rows, min(k, n_rows - 1) + 1, seed, np.float64)
+    return without_self(rows)

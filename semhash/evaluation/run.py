@@ -1,0 +1,268 @@
+"""Retrieval quality of semhash's codes beside the classic baselines, as ../shared/PROTOCOL.md fixes it.
+
+One run reads a corpus's database and queries, makes the features once, then for each code
+length trains semhash (and, with labels, its supervised variant) and fits LSH, PCAH and
+PCA-ITQ on the same database, and scores every method by exact ranking of the queries. The
+exact real-valued search is scored once. Each semhash row also measures Annoy against the
+exact Hamming scan: recall@100 (ties counted) and the time per query of each.
+"""
+
+import copy
+import functools
+import time
+
+import numpy as np
+
+from ..codes import binary, neighbours
+from ..features.text import TextFeatures
+from ..features.tokenizer import JiebaTokenizer
+from ..index.index import SEARCH_NODES_PER_RESULT_AND_TREE, build_annoy, image_features
+from ..models.autoencoder import ARCHITECTURES, IMAGE_DEFAULTS, StackedAutoencoder
+from ..models.baselines import LSH, PCAH, PCAITQ
+from ..progress import progress_bar
+from ..sources import datasets
+from . import metrics
+
+BASELINES = {"lsh": LSH, "pcah": PCAH, "pca-itq": PCAITQ}
+DEPTH = 1000  # ranked this deep: mAP@1000, and precision@100 from its first columns
+ANNOY_K = 100
+
+
+class Evaluation:
+    """The protocol's table for one corpus: `run()` returns its rows as dicts.
+
+    corpus: "20newsgroups", "thucnews", "cifar10" (read from `data_dir`) or a folder of text
+    files in label subfolders (split by `query_share`). supervised: add rows whose encoder
+    was also fine-tuned on the database's labels (never the queries'). queries: score only
+    this many queries, sampled with the seed (all by default, as the protocol asks).
+    model_params: overrides of semhash's model settings; arch: the image model.
+    image_features: "patches" or "pixels" (by default what suits `arch`, see
+    `index.image_features`), with `feature_params` overriding the patch features' settings.
+    With patch features the baselines run twice: on pixels in [0, 1], as the protocol's
+    reference numbers were measured, and on semhash's own patch features (rows "-patches").
+    """
+
+    def __init__(self, corpus, data_dir=None, bits=(16, 32, 64, 128), supervised=False, baselines=True, arch="dense",
+                 model_params=None, image_features=None, feature_params=None, queries=None, query_share=0.2, trees=32,
+                 seed=0, verbose=False):
+        self.corpus = corpus
+        self.data_dir = data_dir
+        self.bits = bits
+        self.supervised = supervised
+        self.baselines = baselines
+        self.arch = arch
+        self.model_params = model_params
+        self.image_features = image_features
+        self.feature_params = feature_params
+        self.queries = queries
+        self.query_share = query_share
+        self.trees = trees
+        self.seed = seed
+        self.verbose = verbose
+
+    def run(self, on_row=None):
+        """Score every method at every code length; `on_row(row)` hears of each as it is done."""
+        started = time.perf_counter()
+        kind, database, queries = datasets.load(self.corpus, self.data_dir, self.query_share, self.seed)
+        if self.queries is not None and self.queries < len(queries.labels):
+            chosen = np.sort(np.random.default_rng(self.seed).choice(len(queries.labels), self.queries, replace=False))
+            items = queries.items[chosen] if kind == "images" else [queries.items[i] for i in chosen]
+            queries = datasets.Split(items, queries.labels[chosen])
+        self._labels = database.labels, queries.labels
+        name = self.corpus if self.corpus in datasets.BENCHMARKS else str(self.corpus)
+        self._name = name
+        ours, plain, read_as = self._features(kind, database, queries)
+        self._feature_seconds = time.perf_counter() - started
+        rows = []
+
+        def record(row):
+            rows.append(row)
+            if on_row:
+                on_row(row)
+
+        if self.baselines:
+            for suffix, (inputs, metric) in plain.items():
+                record(self._exact(inputs, metric, suffix))
+        for bits in self.bits:
+            if self.baselines:
+                for suffix, (inputs, _) in plain.items():
+                    for method, hash_class in BASELINES.items():
+                        record(self._hashed(method + suffix, bits, lambda: hash_class(bits=bits, seed=self.seed),
+                                            inputs, fit_labels=False))
+            record(self._hashed("semhash", bits, lambda: self._model(read_as, bits), ours, fit_labels=False))
+            if self.supervised:
+                record(self._hashed("semhash-supervised", bits, lambda: self._model(read_as, bits), ours, fit_labels=True))
+        return rows
+
+    def _features(self, kind, database, queries):
+        """(semhash's inputs, the baselines' inputs, what semhash reads: "text" or the image
+        features' kind), each input a (database, queries) pair; the baselines' are
+        {method suffix: (inputs, the exact search's metric)}. Text: semhash's
+        weighted rows, and TF-IDF rows over the same vocabulary for the baselines. Images:
+        semhash's patch features or standardized pixels, and pixels in [0, 1] for the baselines,
+        which also run on patch features where semhash reads them."""
+        if kind == "images":
+            features = image_features(self.arch, self.image_features, database.items.shape[1:3], self.verbose,
+                                      **(self.feature_params or {}))
+            ours = (features.fit_transform(database.items), features.transform(queries.items))
+            flat = tuple(x.reshape(len(x), -1).astype(np.float32) / 255 for x in (database.items, queries.items))
+            plain = {"": (flat, "euclidean")}
+            if features.kind == "patches":
+                plain["-patches"] = (ours, "euclidean")
+            return ours, plain, features.kind
+        tokenizer = functools.lru_cache(maxsize=None)(JiebaTokenizer())  # each text is cut once
+        features = TextFeatures(tokenizer)
+        with progress_bar("tokenizing", length=len(database.items) + len(queries.items), show=self.verbose) as bar:
+            features.fit(database.items)
+            counts = []
+            for split in (database.items, queries.items):
+                counts.append(features.counts(split))
+                bar.update(len(split))
+        tfidf = copy.copy(features)
+        tfidf.weighting, tfidf.scale = "tfidf", 1.0
+        return tuple(features.weigh(c) for c in counts), {"": (tuple(tfidf.weigh(c) for c in counts), "cosine")}, "text"
+
+    def _model(self, read_as, bits):
+        """An unfitted semhash model with the defaults for what it reads ("text", "patches", "pixels")."""
+        params = {"bits": bits, "seed": self.seed, "verbose": self.verbose}
+        if read_as == "text":
+            model_class, defaults = StackedAutoencoder, {}
+        else:
+            model_class, defaults = ARCHITECTURES[self.arch], IMAGE_DEFAULTS[self.arch, read_as]
+        return model_class(**{**defaults, **(self.model_params or {}), **params})
+
+    def _row(self, method, bits, relevant, seconds):
+        """A row of scores; a database smaller than 100 (or 1,000) is scored over all of it."""
+        return {
+            "corpus": self._name,
+            "method": method,
+            "bits": bits,
+            "precision_at_100": round(metrics.precision_at(relevant, min(100, relevant.shape[1])), 4),
+            "map_at_1000": round(metrics.mean_average_precision(relevant, min(DEPTH, relevant.shape[1])), 4),
+            **seconds,
+        }
+
+    def _exact(self, inputs, metric, suffix=""):
+        started = time.perf_counter()
+        rows, _ = neighbours.real_ranking(*inputs, DEPTH, metric=metric, seed=self.seed)
+        seconds = {"rank_seconds": round(time.perf_counter() - started, 2)}
+        return self._row(f"exact-{metric}{suffix}", None, metrics.relevance(rows, *self._labels), seconds)
+
+    def _hashed(self, method, bits, make, inputs, fit_labels):
+        """Fit a hash on the database, encode both splits, rank exactly and score."""
+        db_inputs, query_inputs = inputs
+        started = time.perf_counter()
+        model = make()
+        db_bits = model.fit_encode(db_inputs, self._labels[0]) if fit_labels else model.fit_encode(db_inputs)
+        fitted = time.perf_counter()
+        query_bits = model.encode(query_inputs)
+        db_codes, query_codes = binary.pack(db_bits), binary.pack(query_bits)
+        encoded = time.perf_counter()
+        rows, distances = metrics.hamming_ranking(db_codes, query_codes, DEPTH, seed=self.seed)
+        ranked = time.perf_counter()
+        seconds = {"train_seconds": round(fitted - started, 2), "encode_seconds": round(encoded - fitted, 2),
+                   "rank_seconds": round(ranked - encoded, 2)}
+        row = self._row(method, bits, metrics.relevance(rows, *self._labels), seconds)
+        row["precision_radius_2"] = round(metrics.radius_precision(db_codes, query_codes, *self._labels, radius=2), 4)
+        precision, recall = metrics.pr_curve(db_codes, query_codes, *self._labels, bits)
+        row["pr_curve"] = {"precision": np.round(precision, 4).tolist(), "recall": np.round(recall, 4).tolist()}
+        if method.startswith("semhash"):
+            row["annoy"] = self._annoy(db_bits, query_bits, db_codes, query_codes, distances[:, :ANNOY_K])
+        return row
+
+    def _annoy(self, db_bits, query_bits, db_codes, query_codes, exact_distances):
+        """Annoy's recall@100 against the exact ranking, and query times of both searches.
+
+        build_seconds covers adding the database's codes and building the trees.
+        """
+        started = time.perf_counter()
+        annoy = build_annoy(db_bits, self.trees, self.seed)
+        built = time.perf_counter()
+        search_k = SEARCH_NODES_PER_RESULT_AND_TREE * self.trees * ANNOY_K
+        found = []
+        for vector in query_bits.astype(np.float32):
+            found.append(annoy.get_nns_by_vector(vector, ANNOY_K, search_k=search_k, include_distances=True)[1])
+        searched = time.perf_counter()
+        for packed in query_codes:
+            binary.nearest(db_codes, packed, ANNOY_K)
+        scanned = time.perf_counter()
+        n = len(query_codes)
+        return {
+            "trees": self.trees,
+            "search_k": search_k,
+            "recall_at_100": round(metrics.recall_at_k(exact_distances, found), 4),
+            "build_seconds": round(built - started, 2),
+            "annoy_query_ms": round(1000 * (searched - built) / n, 3),
+            "exact_query_ms": round(1000 * (scanned - searched) / n, 3),
+        }
+
+
+def _methods(rows):
+    return list(dict.fromkeys(row["method"] for row in rows))
+
+
+def markdown(rows):
+    """The rows as Markdown: per corpus, a table of precision@100 and mAP@1000 by method and
+    code length, then Annoy's recall and query times for semhash's rows."""
+    lines = []
+    for corpus in dict.fromkeys(row["corpus"] for row in rows):
+        mine = [row for row in rows if row["corpus"] == corpus]
+        bits = sorted({row["bits"] for row in mine if row["bits"]})
+        lines += [f"### {corpus}", "", "| method | " + " | ".join(f"{b} bits: P@100 / mAP@1000" for b in bits) + " |",
+                  "|---|" + "---|" * len(bits)]
+        for method in _methods(mine):
+            cells = {row["bits"]: f"{row['precision_at_100']:.3f} / {row['map_at_1000']:.3f}"
+                     for row in mine if row["method"] == method}
+            if None in cells:  # exact real-valued search: one score, whatever the code length
+                cells = dict.fromkeys(bits, cells[None])
+            lines.append(f"| {method} | " + " | ".join(cells.get(b, "") for b in bits) + " |")
+        radius = [row for row in mine if "precision_radius_2" in row]
+        if radius:
+            lines += ["", "Precision within Hamming radius 2 (a query with nothing that near scores 0):", "",
+                      "| method | " + " | ".join(f"{b} bits" for b in bits) + " |", "|---|" + "---|" * len(bits)]
+            for method in _methods(radius):
+                cells = {row["bits"]: f"{row['precision_radius_2']:.3f}" for row in radius if row["method"] == method}
+                lines.append(f"| {method} | " + " | ".join(cells.get(b, "") for b in bits) + " |")
+        annoy = [row for row in mine if "annoy" in row]
+        if annoy:
+            lines += ["", "| semhash row | bits | Annoy recall@100 | Annoy ms/query | exact scan ms/query | train s |",
+                      "|---|---|---|---|---|---|"]
+            lines += [f"| {row['method']} | {row['bits']} | {row['annoy']['recall_at_100']:.3f} | "
+                      f"{row['annoy']['annoy_query_ms']:.2f} | {row['annoy']['exact_query_ms']:.2f} | "
+                      f"{row['train_seconds']:.0f} |" for row in annoy]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot(rows, path):
+    """A PNG: precision@100 against code length per method, and each method's
+    precision-recall curve over Hamming radius at the longest code length."""
+    import matplotlib
+    import matplotlib.ticker
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, (left, right) = pyplot.subplots(1, 2, figsize=(11, 4.5))
+    hashed = [row for row in rows if row["bits"]]
+    longest = max(row["bits"] for row in hashed)
+    for method in _methods(hashed):
+        mine = sorted((row for row in hashed if row["method"] == method), key=lambda row: row["bits"])
+        left.plot([row["bits"] for row in mine], [row["precision_at_100"] for row in mine], marker="o", label=method)
+        curve = next((row["pr_curve"] for row in mine if row["bits"] == longest), None)
+        if curve:
+            right.plot(curve["recall"], curve["precision"], label=method)
+    exact = [row for row in rows if not row["bits"]]
+    for row, style in zip(exact, ["--", ":", "-."] * len(exact)):
+        left.axhline(row["precision_at_100"], color="grey", linestyle=style, label=row["method"])
+    left.set(xscale="log", xlabel="bits", ylabel="precision@100", title=", ".join(dict.fromkeys(r["corpus"] for r in rows)))
+    bits = sorted({row["bits"] for row in hashed})
+    left.set_xticks(bits, [str(b) for b in bits])
+    left.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())  # no "3 x 10^1" beside "32"
+    right.set(xlabel="recall", ylabel="precision", title=f"precision-recall over Hamming radius, {longest} bits")
+    # One legend under both panels, where it hides no line (both panels share the method colours).
+    handles, labels = left.get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    figure.tight_layout(rect=(0, 0.07, 1, 1))
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)
