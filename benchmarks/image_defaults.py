@@ -23,11 +23,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from semhash import StackedAutoencoder  # noqa: E402
+from semhash import defaults  # noqa: E402
 from semhash.codes import binary, neighbours  # noqa: E402
 from semhash.evaluation import metrics  # noqa: E402
-from semhash.index.index import image_features  # noqa: E402
-from semhash.models.autoencoder import IMAGE_DEFAULTS  # noqa: E402
+from semhash.modality import IMAGES  # noqa: E402
 from semhash.models.baselines import PCAITQ  # noqa: E402
 from semhash.sources import datasets  # noqa: E402
 
@@ -64,7 +63,7 @@ def main():
         key = json.dumps(settings, sort_keys=True)
         started = time.perf_counter()
         if key not in fitted:
-            features = image_features(**settings)
+            features = IMAGES.features(feature_kind=settings.pop("kind"), **settings)
             flat = [x.reshape(len(x), -1) for x in (features.fit_transform(db_images), features.transform(query_images))]
             fitted[key] = features.kind, *flat  # pixels as pixel vectors
         kind, db, queries = fitted[key]
@@ -73,8 +72,8 @@ def main():
             print(f"| {key} | exact-euclidean | {scores(rows, db_labels, query_labels)} | |", flush=True)
             rows = hashed(PCAITQ(bits=args.bits, seed=args.seed), db, queries, args.seed)
             print(f"| {key} | pca-itq | {scores(rows, db_labels, query_labels)} | |", flush=True)
-        model_params = {**IMAGE_DEFAULTS["dense", kind], "bits": args.bits, "seed": args.seed, **config.get("model", {})}
-        rows = hashed(StackedAutoencoder(**model_params), db, queries, args.seed)
+        model = defaults.model("images", "dense", kind, bits=args.bits, seed=args.seed, **config.get("model", {}))
+        rows = hashed(model, db, queries, args.seed)
         print(f"| {json.dumps(config)} | semhash | {scores(rows, db_labels, query_labels)} | "
               f"{time.perf_counter() - started:.0f} |", flush=True)
 

@@ -34,10 +34,7 @@ def main():
     index = Index.open(args.index)
     kind, _, queries = datasets.load(args.corpus, args.data)
     started = time.perf_counter()
-    if kind == "images":
-        query_codes = index.encode_images(queries.items)
-    else:
-        query_codes = index.encode(queries.items)[0]
+    query_codes = index.encode(queries.items)
     coded = time.perf_counter() - started
     labels = np.array([record["label"] for record in index.records])
     rows, _ = metrics.hamming_ranking(index.packed, query_codes, 1000, seed=args.seed)

@@ -1,20 +1,31 @@
-"""semhash: turn documents and images into short binary codes with a stacked autoencoder, search them by Hamming distance."""
+"""semhash: turn documents and images into short binary codes with a stacked autoencoder, search them
+by Hamming distance.
+
+`import semhash` is light: each public name below is imported from its module when first used, so
+a program that needs the index alone never loads jieba, Pillow, scikit-learn or TensorFlow.
+"""
+
+import importlib
 
 __version__ = "0.1.0"
 
-from .errors import SemhashError  # noqa: E402
-from .features.patches import PatchFeatures  # noqa: E402
-from .features.pixels import PixelFeatures  # noqa: E402
-from .features.text import TextFeatures  # noqa: E402
-from .features.tokenizer import JiebaTokenizer  # noqa: E402
-from .index.index import Index  # noqa: E402
-from .models.autoencoder import ConvStackedAutoencoder, StackedAutoencoder  # noqa: E402
-from .sources.cifar import CifarBinary, CifarPython  # noqa: E402
-from .sources.detect import open_images  # noqa: E402
-from .sources.images import ImageFolder  # noqa: E402
-from .sources.text import Document, TextCorpus  # noqa: E402
+_EXPORTS = {
+    "CifarBinary": "sources.cifar", "CifarPython": "sources.cifar", "ConvStackedAutoencoder": "models.autoencoder",
+    "Document": "sources.text", "ImageFolder": "sources.images", "Index": "index.index",
+    "JiebaTokenizer": "features.tokenizer", "PatchFeatures": "features.patches", "PixelFeatures": "features.pixels",
+    "SemhashError": "errors", "StackedAutoencoder": "models.autoencoder", "TextCorpus": "sources.text",
+    "TextFeatures": "features.text", "open_images": "sources.detect",
+}
+__all__ = sorted(_EXPORTS)
 
-__all__ = [
-    "CifarBinary", "CifarPython", "ConvStackedAutoencoder", "Document", "ImageFolder", "Index", "JiebaTokenizer",
-    "PatchFeatures", "PixelFeatures", "SemhashError", "StackedAutoencoder", "TextCorpus", "TextFeatures", "open_images",
-]
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'semhash' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted([*globals(), *__all__])

@@ -9,15 +9,17 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .errors import SemhashError
+from . import __version__, defaults
+from .defaults import BITS, FEATURES, SEED, SIZE, TREES, described
+from .errors import SemhashError, UsageProblem
 from .features.patches import PatchFeatures
 from .features.text import WEIGHTINGS, TextFeatures
-from .index.index import IMAGE_FEATURES, MAX_QUERY_BYTES, Index, check_query_size, image_features
+from .index.index import Index
 from .index.store import MANIFEST, check_destination
-from .models.autoencoder import ARCHITECTURES, BINARIZERS, IMAGE_DEFAULTS, StackedAutoencoder
+from .modality import IMAGES, MAX_QUERY_BYTES, MODALITIES, SOURCE_KINDS, check_query_size, of_source_kind
+from .models.autoencoder import ARCHITECTURES, BINARIZERS
 from .sources.images import MAX_IMAGE_PIXELS
-from .sources.text import DEFAULT_PATTERNS, MAX_DOCUMENT_BYTES, TextCorpus, decode, read_text
+from .sources.text import DEFAULT_PATTERNS, MAX_DOCUMENT_BYTES, decode, read_text
 
 INDEXES = Path("indexes")
 TEXT_DEFAULTS = TextFeatures()  # the text options default to the features' own settings
@@ -38,6 +40,8 @@ class Group(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except UsageProblem as error:
+            raise click.UsageError(str(error), ctx) from None
         except SemhashError as error:
             raise click.ClickException(str(error)) from None
         except KeyboardInterrupt:
@@ -107,14 +111,18 @@ def model_options(command):
     """The model settings that `index` and `evaluate` both take; each defaults to the model's own."""
     options = [
         click.option("--hidden", callback=layer_sizes,
-                     help="Dense: sizes of the hidden layers before the code layer [default: 256 for text, 1024 for images]."),
-        click.option("--filters", callback=layer_sizes, help="Conv: channels of each convolution block [default: 32,64,128]."),
-        click.option("--pretrain-epochs", type=click.IntRange(0), help="Epochs of greedy pretraining for each layer."),
-        click.option("--epochs", type=click.IntRange(0), help="Epochs of end-to-end fine-tuning."),
+                     help=f"Dense: sizes of the hidden layers before the code layer [default: {described('hidden')}]."),
+        click.option("--filters", callback=layer_sizes,
+                     help=f"Conv: channels of each convolution block [default: {described('filters')}]."),
+        click.option("--pretrain-epochs", type=click.IntRange(0),
+                     help=f"Epochs of greedy pretraining for each layer [default: {described('pretrain_epochs')}]."),
+        click.option("--epochs", type=click.IntRange(0),
+                     help=f"Epochs of end-to-end fine-tuning [default: {described('epochs')}]."),
         click.option("--neighbours", type=click.IntRange(0),
                      help="Rebuild each item mixed with this many of its nearest items, so near items share codes; "
-                          "0 rebuilds each alone [default: 10 for text, 0 for images]."),
-        click.option("--neighbour-weight", type=click.FloatRange(0, 1), help="Share of the neighbours in that mix [default: 0.5]."),
+                          f"0 rebuilds each alone [default: {described('neighbours')}]."),
+        click.option("--neighbour-weight", type=click.FloatRange(0, 1),
+                     help=f"Share of the neighbours in that mix [default: {described('neighbour_weight')}]."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -124,9 +132,11 @@ def model_options(command):
 def image_feature_options(command):
     """The image feature settings that `index` and `evaluate` both take."""
     options = [
-        click.option("--image-features", "feature_kind", type=click.Choice(sorted(IMAGE_FEATURES)),
+        click.option("--image-features", "feature_kind", type=click.Choice(sorted(IMAGES.FEATURES)),
                      help="Images: describe each by patch features learned from the images (k-means over whitened "
-                          "patches) or feed its pixels [default: patches; pixels for --arch conv]."),
+                          "patches) or feed its pixels [default: "
+                          + ", ".join(f"{kind} for --arch {arch}" for (modality, arch), kind in FEATURES.items()
+                                      if modality == IMAGES.name) + "]."),
         click.option("--centroids", type=click.IntRange(1),
                      help=f"Patch features: k-means centroids; an image gets 4 features a centroid "
                           f"[default: {PATCH_DEFAULTS.centroids}]."),
@@ -136,12 +146,17 @@ def image_feature_options(command):
     return command
 
 
-def chosen_image_features(arch, kind, centroids, size=(32, 32), verbose=False):
-    """The unfitted image features the options ask for, or a UsageError naming the clash."""
+def chosen_features(modality, **options):
+    """The unfitted features of `modality` that the options ask for, or a UsageError naming the clash."""
     try:
-        return image_features(arch, kind, size, verbose, **settings_given(centroids=centroids))
+        return modality.features(**options)
     except SemhashError as error:
         raise click.UsageError(f"{error} (--image-features, --centroids, --arch)") from None
+
+
+def picked(options, names):
+    """The options among `names` that have a value."""
+    return settings_given(**{name: options[name] for name in names})
 
 
 def settings_given(**settings):
@@ -171,15 +186,18 @@ def cli():
     """Semantic hashing: turn documents into short binary codes and search them by meaning."""
 
 
-TEXT_ONLY = ("patterns", "max_document_bytes", "max_features", "min_df", "max_df", "weighting", "user_dict")
-IMAGES_ONLY = ("split", "size", "max_image_pixels", "arch", "filters", "feature_kind", "centroids")
-FOLDERS_ONLY = ("size", "max_image_pixels", "follow_links")  # not CIFAR-10
-KINDS = {"text": "text", "images": "image-folder", "cifar-python": "cifar-python", "cifar-binary": "cifar-binary"}
 
 
 def given_options(ctx, names):
     """The options among `names` that the user set on the command line."""
     return [name for name in names if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+
+
+def inapplicable(modality, source_kind):
+    """The `index` options that do not apply to a corpus of `source_kind`: other modalities' own,
+    and this modality's own that its kind of source does not take."""
+    others = [name for other in MODALITIES.values() if other is not modality for name in other.options]
+    return others + list(modality.inapplicable(source_kind))
 
 
 def misplaced(ctx, names, kind):
@@ -202,7 +220,7 @@ def index_name(path):
 @cli.command()
 @click.argument("corpus_path", metavar="PATH", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Index folder [default: indexes/<name of PATH>].")
-@click.option("--kind", type=click.Choice(["auto", *KINDS]), default="auto", show_default=True,
+@click.option("--kind", type=click.Choice(["auto", *SOURCE_KINDS]), default="auto", show_default=True,
               help="What PATH holds: text files, an image folder, or CIFAR-10 batches (folder or .tar.gz).")
 @click.option("--glob", "patterns", multiple=True, default=DEFAULT_PATTERNS, show_default=True,
               help="Text: file name pattern to index, searched recursively; repeat for several.")
@@ -212,23 +230,26 @@ def index_name(path):
               help="Folders: also read files through links that lead out of PATH (links inside it are always read).")
 @click.option("--split", type=click.Choice(["train", "test", "all"]), default="train", show_default=True,
               help="CIFAR-10: which batches to index.")
-@click.option("--size", type=click.IntRange(1, 1024), default=32, show_default=True,
+@click.option("--size", type=click.IntRange(1, 1024), default=SIZE, show_default=True,
               help="Image folders: the side, in pixels, that images are resized to.")
 @click.option("--max-image-pixels", type=click.IntRange(1), default=MAX_IMAGE_PIXELS, show_default=True,
               help="Image folders: skip images of more pixels than this (width x height), before decoding them.")
 @click.option("--arch", type=click.Choice(sorted(ARCHITECTURES)), default="dense", show_default=True,
               help="Images: a dense or a convolutional stacked autoencoder.")
 @image_feature_options
-@click.option("--bits", type=click.IntRange(1, 1024), default=64, show_default=True, help="Bits per code.")
+@click.option("--bits", type=click.IntRange(1, 1024), default=BITS, show_default=True, help="Bits per code.")
 @model_options
 @click.option("--min-steps", type=click.IntRange(0),
-              help="Fine-tune for at least this many updates, adding epochs on a small corpus [default: 400].")
+              help=f"Fine-tune for at least this many updates, adding epochs on a small corpus "
+                   f"[default: {described('min_steps')}].")
 @click.option("--batch-size", callback=batch_size,
-              help="Rows per training step; auto is a 32nd of the corpus, between 16 and 128.")
-@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), help="Adam's step size [default: 0.001].")
+              help=f"Rows per training step; auto is a 32nd of the corpus, between 16 and 128 "
+                   f"[default: {described('batch_size')}].")
+@click.option("--learning-rate", type=click.FloatRange(0, min_open=True),
+              help=f"Adam's step size [default: {described('learning_rate')}].")
 @click.option("--binarize", type=click.Choice(BINARIZERS),
-              help="Turn the code layer into bits by an ITQ rotation or at each unit's median "
-                   "[default: itq; median for --arch conv].")
+              help=f"Turn the code layer into bits by an ITQ rotation or at each unit's median "
+                   f"[default: {described('binarize')}].")
 @click.option("--max-features", type=click.IntRange(1), default=TEXT_DEFAULTS.max_features, show_default=True,
               help="Text: largest vocabulary, keeping the most frequent terms.")
 @click.option("--min-df", type=Number(), default=TEXT_DEFAULTS.min_df, show_default=True,
@@ -238,8 +259,8 @@ def index_name(path):
 @click.option("--weighting", type=click.Choice(WEIGHTINGS), default=TEXT_DEFAULTS.weighting, show_default=True,
               help="Text: how term counts feed the network.")
 @click.option("--user-dict", type=click.Path(path_type=Path), help="Text: a jieba user dictionary file.")
-@click.option("--trees", type=click.IntRange(1), default=32, show_default=True, help="Annoy trees.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Fixes the model, the codes and the index.")
+@click.option("--trees", type=click.IntRange(1), default=TREES, show_default=True, help="Annoy trees.")
+@click.option("--seed", type=int, default=SEED, show_default=True, help="Fixes the model, the codes and the index.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or warnings on stderr.")
 @click.option("--plain", is_flag=True, help="A readable summary instead of a JSON line.")
 @click.pass_context
@@ -250,44 +271,28 @@ def index(ctx, corpus_path, output, kind, patterns, max_document_bytes, follow_l
           plain):
     """Index PATH: a folder of text files (.txt and .md by default), a folder of images, or
     CIFAR-10 (the python or binary batches, as a folder or the .tar.gz archive)."""
-    from .sources.detect import detect_kind, open_images
+    from .sources.detect import detect_kind
 
     started = time.perf_counter()
     warn = None if quiet else (lambda message: click.echo(f"semhash: warning: {message}", err=True))
-    kind = detect_kind(corpus_path) if kind == "auto" else KINDS[kind]
+    source_kind = detect_kind(corpus_path) if kind == "auto" else SOURCE_KINDS[kind]
+    modality = of_source_kind(source_kind)
     output = output or INDEXES / index_name(corpus_path)
     try:
         check_destination(output, source=corpus_path)
     except SemhashError as error:
         raise click.UsageError(str(error)) from None
+    misplaced(ctx, inapplicable(modality, source_kind), source_kind)
+    misplaced(ctx, ("filters",) if arch == "dense" else ("hidden",), f"a {arch} model")
     training = settings_given(pretrain_epochs=pretrain_epochs, epochs=epochs, min_steps=min_steps, batch_size=batch_size,
                               learning_rate=learning_rate, binarize=binarize, neighbours=neighbours,
-                              neighbour_weight=neighbour_weight)
+                              neighbour_weight=neighbour_weight, hidden=hidden or None, filters=filters or None)
     training.update(bits=bits, seed=seed, verbose=not quiet)
-    if kind == "text":
-        from .features.tokenizer import JiebaTokenizer
-
-        misplaced(ctx, IMAGES_ONLY, "text")
-        corpus = TextCorpus(corpus_path, patterns, on_warning=warn, max_bytes=max_document_bytes,
-                            follow_links=follow_links)
-        features = TextFeatures(JiebaTokenizer(user_dict=user_dict), max_features=max_features,
-                                min_df=min_df, max_df=max_df, weighting=weighting)
-        if hidden:
-            training["hidden"] = hidden
-        model = StackedAutoencoder(**training)
-        built = Index.build(corpus, features, model, trees=trees, show_progress=not quiet)
-    else:
-        misplaced(ctx, TEXT_ONLY + (("split",) if kind == "image-folder" else FOLDERS_ONLY), kind)
-        misplaced(ctx, ("filters",) if arch == "dense" else ("hidden",), f"a {arch} model")
-        images = open_images(corpus_path, kind, split=split, size=(size, size), on_warning=warn,
-                             max_pixels=max_image_pixels, follow_links=follow_links)
-        layers = hidden if arch == "dense" else filters
-        if layers:
-            training["hidden" if arch == "dense" else "filters"] = layers
-        features = chosen_image_features(arch, feature_kind, centroids, (size, size), verbose=not quiet)
-        model = ARCHITECTURES[arch](**{**IMAGE_DEFAULTS[arch, features.kind], **training})
-        built = Index.build_images(images, features, model, trees=trees, show_progress=not quiet)
-    built.save(output)
+    options = ctx.params
+    source = modality.source(corpus_path, source_kind, on_warning=warn, **picked(options, modality.source_options))
+    features = chosen_features(modality, verbose=not quiet, **picked(options, modality.feature_options))
+    model = defaults.model(modality.name, arch, features.kind, **training)
+    built = Index.build(source, features, model, trees=trees, show_progress=not quiet).save(output)
     counts = built.manifest["counts"]
     row = {
         "index": str(output),
@@ -296,13 +301,11 @@ def index(ctx, corpus_path, output, kind, patterns, max_document_bytes, follow_l
         "skipped": counts["skipped"],
         "bits": bits,
         "seconds": round(time.perf_counter() - started, 1),
+        **modality.summary(built.manifest),
     }
-    if kind == "text":
-        row["vocabulary"] = built.manifest["features"]["vocabulary_size"]
     skipped = sum(counts["skipped"].values())
-    what = f"{row['vocabulary']} terms and " if kind == "text" else ""
-    emit(row, f"indexed {row['documents']} {'documents' if kind == 'text' else 'images'} ({skipped} skipped) "
-              f"into {output} with {what}{bits}-bit codes in {row['seconds']} s", plain)
+    emit(row, f"indexed {row['documents']} {modality.items} ({skipped} skipped) into {output} with "
+              f"{modality.summary_words(row)}{bits}-bit codes in {row['seconds']} s", plain)
 
 
 @cli.command()
@@ -339,32 +342,26 @@ def query(text, text_file, image_path, like_id, k, index_dir, exact, search_k, g
         except SemhashError as error:
             raise click.UsageError(f"--grid: {error}") from None
     opened = Index.open(index_dir or default_index())
-    images = opened.manifest["kind"] == "images"
-    if grid is not None and not images:
-        raise click.UsageError("--grid draws images, and this index holds text")
-    if (text is not None) == images and like_id is None:
-        raise click.UsageError(f"{opened.folder} is an index of {opened.manifest['kind']}; query it with "
-                               + ("--image PATH or --like ID" if images else "TEXT, --file F or --like ID"))
-    query_pixels = None
-    if like_id is not None:
-        hits = opened.like(like_id, k, exact, search_k)
-    elif image_path is not None:
-        from .sources.originals import read_query_image
-
-        query_pixels = read_query_image(image_path, tuple(opened.features.size))
-        hits = opened.query_image(query_pixels, k, exact, search_k)
-    else:
-        hits = opened.query(text, k, exact, search_k, max_query_bytes)
+    modality = opened.modality
     if grid is not None:
-        draw_grid(opened, grid, query_pixels, like_id, hits)
+        modality.check_grid()
+    item = None
+    if like_id is None:
+        item = modality.query_item(text=text, image=image_path, features=opened.features)
+        hits = opened.query(item, k, exact, search_k, max_query_bytes)
+    else:
+        hits = opened.like(like_id, k, exact, search_k)
+    if grid is not None:
+        modality.draw(opened, grid, item, like_id, hits)
+    columns = modality.hit_columns()
     label_width = max([5, *(len(str(hit["label"] or "-")) for hit in hits)])
     id_width = max([2, *(len(hit["id"]) for hit in hits)])
     if plain:
         click.echo(f"{'rank':>4}  {'dist':>4}  {'score':>5}  {'label':<{label_width}}  {'id':<{id_width}}"
-                   + ("" if images else "  snippet"))
+                   + "".join(f"  {heading}" for heading, _ in columns))
     for rank, hit in enumerate(hits, 1):
         line = (f"{rank:>4}  {hit['distance']:>4}  {hit['score']:>5.3f}  {str(hit['label'] or '-'):<{label_width}}  "
-                f"{hit['id']:<{id_width}}" + ("" if images else f"  {hit['snippet'][:60]}"))
+                f"{hit['id']:<{id_width}}" + "".join(f"  {cell(hit)}" for _, cell in columns))
         emit(hit, line, plain)
 
 
@@ -382,19 +379,6 @@ def read_query(text, text_file, limit):
     return text
 
 
-def draw_grid(opened, path, query_pixels, like_id, hits):
-    """Write the contact sheet: the query image, then each result with its distance and label."""
-    from .contact_sheet import contact_sheet
-    from .sources.originals import read_sources
-
-    size = tuple(opened.features.size)
-    if query_pixels is None:
-        query_pixels = read_sources([opened.record(like_id)["source"]], size)[0]
-    pictures = read_sources([hit["source"] for hit in hits], size)
-    contact_sheet(query_pixels, [(pixels, f"d={hit['distance']}: {hit['label'] or '-'}")
-                                 for pixels, hit in zip(pictures, hits)], path)
-
-
 @cli.command()
 @click.argument("index_dir", metavar="INDEX", required=False, type=click.Path(path_type=Path))
 @click.option("--plain", is_flag=True, help="A readable summary instead of JSON.")
@@ -406,24 +390,9 @@ def info(index_dir, plain):
         emit({**opened.manifest, "bit_balance": balance})
         return
     manifest = opened.manifest
-    features, model, source = manifest["features"], manifest["model"], manifest["source"]
-    if manifest["kind"] == "text":
-        where = f"{source['root']}  ({', '.join(source['patterns'])})"
-        what = (f"{features['vocabulary_size']} terms, {features['weighting']}, min_df {features['min_df']}, "
-                f"max_df {features['max_df']}")
-        layers = [features["vocabulary_size"], *model["hidden"]]
-    else:
-        where = f"{source['root']}  ({source['kind']}{', ' + source['split'] if 'split' in source else ''})"
-        height, width = features["size"]
-        if features.get("type") == "patches":
-            side = features["patch"]
-            what = (f"{height}x{width} RGB images as patch features: {features['n_centroids']} k-means centroids "
-                    f"of {side}x{side} patches, stride {features['stride']}, summed over quadrants")
-            first = 4 * features["n_centroids"]
-        else:
-            what = f"{height}x{width} RGB pixels, {'standardized per channel' if features['standardize'] else 'in [0, 1]'}"
-            first = f"{height}x{width}x3"
-        layers = [first, *model.get("hidden", ()), *(f"conv{count}" for count in model.get("filters", ()))]
+    model = manifest["model"]
+    where, what, first = opened.modality.describe(manifest)
+    layers = [first, *model.get("hidden", ()), *(f"conv{count}" for count in model.get("filters", ()))]
     lines = [
         f"index      {opened.folder}  (format {manifest['format_version']}, semhash {manifest['semhash_version']})",
         f"source     {where}",
@@ -475,7 +444,7 @@ def evaluate(corpus, data_dir, bits, json_path, markdown_path, plot_path, labels
 
     overrides = settings_given(hidden=hidden, filters=filters, pretrain_epochs=pretrain_epochs, epochs=epochs,
                                neighbours=neighbours, neighbour_weight=neighbour_weight)
-    chosen_image_features(arch, feature_kind, centroids)  # a clash is misuse, named before any work
+    chosen_features(IMAGES, arch=arch, feature_kind=feature_kind, centroids=centroids)  # misuse, named before any work
     evaluation = Evaluation(corpus, data_dir, bits=bits, supervised=labels, baselines=not no_baselines, arch=arch,
                             model_params=overrides, image_features=feature_kind,
                             feature_params=settings_given(centroids=centroids), queries=queries,

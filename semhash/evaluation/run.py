@@ -7,19 +7,15 @@ exact real-valued search is scored once. Each semhash row also measures Annoy ag
 exact Hamming scan: recall@100 (ties counted) and the time per query of each.
 """
 
-import copy
-import functools
 import time
 
 import numpy as np
 
+from .. import defaults
 from ..codes import binary, neighbours
-from ..features.text import TextFeatures
-from ..features.tokenizer import JiebaTokenizer
-from ..index.index import SEARCH_NODES_PER_RESULT_AND_TREE, build_annoy, image_features
-from ..models.autoencoder import ARCHITECTURES, IMAGE_DEFAULTS, StackedAutoencoder
+from ..index.index import SEARCH_NODES_PER_RESULT_AND_TREE, build_annoy
+from ..modality import named
 from ..models.baselines import LSH, PCAH, PCAITQ
-from ..progress import progress_bar
 from ..sources import datasets
 from . import metrics
 
@@ -43,7 +39,7 @@ class Evaluation:
     """
 
     def __init__(self, corpus, data_dir=None, bits=(16, 32, 64, 128), supervised=False, baselines=True, arch="dense",
-                 model_params=None, image_features=None, feature_params=None, queries=None, query_share=0.2, trees=32,
+                 model_params=None, image_features=None, feature_params=None, queries=None, query_share=0.2, trees=defaults.TREES,
                  seed=0, verbose=False):
         self.corpus = corpus
         self.data_dir = data_dir
@@ -62,17 +58,16 @@ class Evaluation:
 
     def run(self, on_row=None):
         """Score every method at every code length; `on_row(row)` hears of each as it is done."""
-        started = time.perf_counter()
         kind, database, queries = datasets.load(self.corpus, self.data_dir, self.query_share, self.seed)
         if self.queries is not None and self.queries < len(queries.labels):
             chosen = np.sort(np.random.default_rng(self.seed).choice(len(queries.labels), self.queries, replace=False))
-            items = queries.items[chosen] if kind == "images" else [queries.items[i] for i in chosen]
-            queries = datasets.Split(items, queries.labels[chosen])
+            queries = queries.subset(chosen)
         self._labels = database.labels, queries.labels
         name = self.corpus if self.corpus in datasets.BENCHMARKS else str(self.corpus)
         self._name = name
-        ours, plain, read_as = self._features(kind, database, queries)
-        self._feature_seconds = time.perf_counter() - started
+        ours, plain, read_as = named(kind).benchmark_features(
+            database.items, queries.items, arch=self.arch, feature_kind=self.image_features, verbose=self.verbose,
+            **(self.feature_params or {}))
         rows = []
 
         def record(row):
@@ -89,47 +84,15 @@ class Evaluation:
                     for method, hash_class in BASELINES.items():
                         record(self._hashed(method + suffix, bits, lambda: hash_class(bits=bits, seed=self.seed),
                                             inputs, fit_labels=False))
-            record(self._hashed("semhash", bits, lambda: self._model(read_as, bits), ours, fit_labels=False))
+            record(self._hashed("semhash", bits, lambda: self._model(kind, read_as, bits), ours, fit_labels=False))
             if self.supervised:
-                record(self._hashed("semhash-supervised", bits, lambda: self._model(read_as, bits), ours, fit_labels=True))
+                record(self._hashed("semhash-supervised", bits, lambda: self._model(kind, read_as, bits), ours, fit_labels=True))
         return rows
 
-    def _features(self, kind, database, queries):
-        """(semhash's inputs, the baselines' inputs, what semhash reads: "text" or the image
-        features' kind), each input a (database, queries) pair; the baselines' are
-        {method suffix: (inputs, the exact search's metric)}. Text: semhash's
-        weighted rows, and TF-IDF rows over the same vocabulary for the baselines. Images:
-        semhash's patch features or standardized pixels, and pixels in [0, 1] for the baselines,
-        which also run on patch features where semhash reads them."""
-        if kind == "images":
-            features = image_features(self.arch, self.image_features, database.items.shape[1:3], self.verbose,
-                                      **(self.feature_params or {}))
-            ours = (features.fit_transform(database.items), features.transform(queries.items))
-            flat = tuple(x.reshape(len(x), -1).astype(np.float32) / 255 for x in (database.items, queries.items))
-            plain = {"": (flat, "euclidean")}
-            if features.kind == "patches":
-                plain["-patches"] = (ours, "euclidean")
-            return ours, plain, features.kind
-        tokenizer = functools.lru_cache(maxsize=None)(JiebaTokenizer())  # each text is cut once
-        features = TextFeatures(tokenizer)
-        with progress_bar("tokenizing", length=len(database.items) + len(queries.items), show=self.verbose) as bar:
-            features.fit(database.items)
-            counts = []
-            for split in (database.items, queries.items):
-                counts.append(features.counts(split))
-                bar.update(len(split))
-        tfidf = copy.copy(features)
-        tfidf.weighting, tfidf.scale = "tfidf", 1.0
-        return tuple(features.weigh(c) for c in counts), {"": (tuple(tfidf.weigh(c) for c in counts), "cosine")}, "text"
-
-    def _model(self, read_as, bits):
-        """An unfitted semhash model with the defaults for what it reads ("text", "patches", "pixels")."""
-        params = {"bits": bits, "seed": self.seed, "verbose": self.verbose}
-        if read_as == "text":
-            model_class, defaults = StackedAutoencoder, {}
-        else:
-            model_class, defaults = ARCHITECTURES[self.arch], IMAGE_DEFAULTS[self.arch, read_as]
-        return model_class(**{**defaults, **(self.model_params or {}), **params})
+    def _model(self, kind, read_as, bits):
+        """An unfitted semhash model with the defaults for what it reads (see `defaults`)."""
+        return defaults.model(kind, self.arch, read_as,
+                              **{**(self.model_params or {}), "bits": bits, "seed": self.seed, "verbose": self.verbose})
 
     def _row(self, method, bits, relevant, seconds):
         """A row of scores; a database smaller than 100 (or 1,000) is scored over all of it."""

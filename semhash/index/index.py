@@ -13,20 +13,17 @@ Its data files, in the generation folder its manifest names (see `store`):
     annoy.ann       an Annoy index with the Hamming metric
 """
 
-import collections
-import itertools
 import json
 from pathlib import Path
 from zipfile import BadZipFile
 
 import numpy as np
 
+from .. import defaults
 from ..codes import binary
 from ..errors import SemhashError
-from ..features.patches import PatchFeatures
-from ..features.pixels import PixelFeatures
-from ..features.text import TextFeatures
-from ..models.autoencoder import ENCODER_KERAS, IMAGE_DEFAULTS, StackedAutoencoder, load_model
+from ..modality import MAX_QUERY_BYTES, named, of_source
+from ..models.autoencoder import ENCODER_KERAS, load_model
 from ..progress import progress_bar
 from . import store
 
@@ -41,40 +38,7 @@ SEARCH_NODES_PER_RESULT_AND_TREE = 10
 # a scan grows with the codes (7.9 ms at 200,000), Annoy hardly does. See docs/RESULTS.md.
 EXACT_SCAN_MAX = 100_000
 ANNOY_MAX_COUNT = 2**31 - 1  # Annoy reads k and search_k as C ints
-# A query text is read whole and tokenized at once, so its time and memory grow with it: 1 MiB
-# holds some 150,000 English words or 350,000 Chinese characters, far more than a description of
-# what to find needs, and tokenizes in about 2 s; a longer query is refused, not read on.
-MAX_QUERY_BYTES = 1 << 20
 PICKLED = "a .npy or .npz file is not numpy's format, and semhash reads no pickle"
-IMAGE_FEATURES = {features.kind: features for features in (PatchFeatures, PixelFeatures)}
-
-
-def image_features(arch="dense", kind=None, size=(32, 32), verbose=False, **params):
-    """Unfitted image features of `kind` ("patches" or "pixels"), by default those that suit the
-    model: patch features for the dense model, pixels for the conv model, which reads images."""
-    kind = kind or ("pixels" if arch == "conv" else "patches")
-    if kind not in IMAGE_FEATURES:
-        raise SemhashError(f"image features are {' or '.join(IMAGE_FEATURES)}, not {kind!r}")
-    if arch == "conv" and kind != "pixels":
-        raise SemhashError("the conv model reads pixels, not patch features; use pixels or the dense model")
-    if kind == "pixels":
-        if params:
-            raise SemhashError(f"{', '.join(params)} only apply to patch features, not pixels")
-        return PixelFeatures(size=size)
-    return PatchFeatures(size=size, verbose=verbose, **params)
-
-
-def check_query_size(query, limit=MAX_QUERY_BYTES, setting="max_bytes"):
-    """Refuse a query over `limit` bytes (bytes as read, a str as UTF-8), naming the `setting` that raises it."""
-    if len(query) > limit or (isinstance(query, str) and len(query.encode("utf-8", "surrogatepass")) > limit):
-        raise SemhashError(f"the query is over the limit of {limit:,} bytes; shorten it or raise {setting}")
-
-
-def _features_class(manifest):
-    """The features an index's manifest names; image indexes from before patch features hold pixels."""
-    if manifest["kind"] == "text":
-        return TextFeatures
-    return IMAGE_FEATURES[manifest["features"].get("type", "pixels")]
 
 
 def _annoy(n_bits):
@@ -157,9 +121,9 @@ class Index:
     """Binary codes of a text corpus or an image collection, with the means to encode and
     search new items.
 
-    Build one with `Index.build(corpus)` or `Index.build_images(images)`, write it with
-    `save(folder)`, read it back with `Index.open(folder)`, then `query(text)`,
-    `query_image(pixels)` or `like(item_id)`.
+    Build one with `Index.build(source)`, write it with `save(folder)`, read it back with
+    `Index.open(folder)`, then `query(text or pixels)` or `like(item_id)`. What differs between
+    text and images is asked of `modality`.
     """
 
     def __init__(self, manifest, features, model, packed, records, annoy=None, folder=None):
@@ -175,100 +139,29 @@ class Index:
     def bits(self):
         return self.manifest["bits"]
 
+    @property
+    def modality(self):
+        """The modality of the items: text or images (see `semhash.modality`)."""
+        return named(self.manifest["kind"])
+
     def __len__(self):
         return len(self.records)
 
     @classmethod
-    def build(cls, corpus, features=None, model=None, trees=32, show_progress=False):
-        """Tokenize `corpus` (a TextCorpus), train the model, encode, and build Annoy.
+    def build(cls, source, features=None, model=None, trees=defaults.TREES, show_progress=False):
+        """Read `source` (a TextCorpus, an ImageFolder or a CIFAR-10 reader), fit the features and the
+        model, encode every item and build Annoy.
 
-        show_progress: bars for tokenizing and building Annoy, and for training when the
-        model is the default one (a model passed in keeps its own `verbose`).
+        features, model: unfitted, by default those of the source's modality (see `defaults`).
+        show_progress: bars for reading and building Annoy, and for training when the model is the
+        default one (a model passed in keeps its own `verbose`).
         """
-        features = features if features is not None else TextFeatures()
-        model = model if model is not None else StackedAutoencoder(verbose=show_progress)
-        n_files = len(corpus.paths())
-        if n_files == 0:
-            raise SemhashError(
-                f"no files matching {', '.join(corpus.patterns)} under {corpus.root}; "
-                "point at a folder of text files or choose them with --glob"
-            )
-        records = []
-
-        def texts():
-            with progress_bar("tokenizing", length=n_files, show=show_progress) as bar:
-                for document in corpus:
-                    records.append(document.record())
-                    bar.update(1)
-                    yield document.text
-
-        try:
-            X = features.fit_transform(texts())
-        except SemhashError:
-            if not records:
-                reasons = collections.Counter(item.key for item in corpus.skipped)
-                raise SemhashError(
-                    f"no readable documents under {corpus.root}: {len(corpus.skipped)} files skipped "
-                    f"({', '.join(f'{reason} {count}' for reason, count in reasons.items())}); add text files"
-                ) from None
-            raise
-        skipped = collections.Counter(item.key for item in corpus.skipped)
-        has_terms = np.diff(X.indptr) > 0
-        if not has_terms.all():
-            for record in itertools.compress(records, ~has_terms):
-                if corpus.on_warning is not None:
-                    corpus.on_warning(f"skipped {record['path']}: no terms: only stop words, numbers or words "
-                                      "left out of the vocabulary")
-            X = X[has_terms]
-            records = list(itertools.compress(records, has_terms))
-            skipped["no terms"] = int(np.count_nonzero(~has_terms))
-        manifest = {
-            "kind": "text",
-            "source": {"root": str(Path(corpus.root).resolve()), "patterns": list(corpus.patterns)},
-            "counts": {
-                "documents": len(records),
-                "skipped": dict(skipped),
-                "decoded_with_replacements": len(corpus.fallbacks),
-                "truncated": len(corpus.truncated),
-            },
-        }
-        return cls._trained(manifest, X, features, model, records, trees, show_progress)
-
-    @classmethod
-    def build_images(cls, images, features=None, model=None, trees=32, show_progress=False):
-        """Read `images` (a reader from `semhash.images`), train the model, encode, build Annoy.
-
-        The pixels are held in memory as uint8 while training (150 MB for CIFAR-10's 50,000
-        training images) and not stored in the index: each record names its source.
-        """
-        features = features if features is not None else image_features(size=images.size, verbose=show_progress)
+        modality = of_source(source)
+        features = features if features is not None else modality.default_features(source, show_progress)
         if model is None:
-            model = StackedAutoencoder(**IMAGE_DEFAULTS["dense", features.kind], verbose=show_progress)
-        chunks, records = [], []
-        with progress_bar("reading images", length=len(images), show=show_progress) as bar:
-            for batch in images:
-                chunks.append(batch.pixels)
-                records.extend(
-                    {"id": id_, "label": label, "source": source}
-                    for id_, label, source in zip(batch.ids, batch.labels, batch.sources)
-                )
-                bar.update(len(batch.ids))
-        if not records:
-            raise SemhashError(
-                f"no readable images in {images.root} ({len(images.skipped)} files skipped); "
-                "point at a folder of images or a CIFAR-10 archive"
-            )
-        X = features.fit_transform(np.concatenate(chunks))
-        del chunks
-        manifest = {
-            "kind": "images",
-            "source": images.describe(),
-            "counts": {
-                "documents": len(records),
-                "skipped": dict(collections.Counter(item.key for item in images.skipped)),
-            },
-        }
-        return cls._trained(manifest, X, features, model, records, trees, show_progress)
+            model = defaults.model(modality.name, features=features.kind, verbose=show_progress)
+        X, records, described = modality.read(source, features, show_progress)
+        return cls._trained({"kind": modality.name, **described}, X, features, model, records, trees, show_progress)
 
     @classmethod
     def _trained(cls, manifest, X, features, model, records, trees, show_progress):
@@ -323,7 +216,7 @@ class Index:
         data = store.data_folder(folder, manifest)
         store.verify(folder, manifest, [name for name in manifest["files"] if name not in (ANNOY, ENCODER_KERAS)])
         try:
-            features = _features_class(manifest).load(data, manifest["features"])
+            features = named(manifest["kind"]).features_class(manifest["features"]).load(data, manifest["features"])
             model = load_model(data, manifest["model"])
             packed = np.load(data / CODES, allow_pickle=False)
             with open(data / RECORDS, encoding="utf-8") as lines:
@@ -362,20 +255,9 @@ class Index:
             self._annoy = annoy
         return self._annoy
 
-    def _expect_kind(self, kind, how):
-        if self.manifest["kind"] != kind:
-            raise SemhashError(f"{self.folder} is an index of {self.manifest['kind']}; {how}")
-
-    def encode(self, texts):
-        """Packed codes of new texts, and how many known terms each had."""
-        self._expect_kind("text", "query it with an image or --like ID")
-        X = self.features.transform(texts)
-        return binary.pack(self.model.encode(X)), np.diff(X.indptr)
-
-    def encode_images(self, images):
-        """Packed codes of new uint8 images shaped (rows, height, width, 3)."""
-        self._expect_kind("images", "query it with text or --like ID")
-        return binary.pack(self.model.encode(self.features.transform(images)))
+    def encode(self, items):
+        """Packed codes of new items: texts, or uint8 images shaped (rows, height, width, 3)."""
+        return binary.pack(self.model.encode(self.features.transform(items)))
 
     def search(self, query, k=10, exact=None, search_k=None):
         """Rows and Hamming distances of the `k` codes nearest to a packed `query`.
@@ -412,17 +294,12 @@ class Index:
             hits.append(hit)
         return hits
 
-    def query(self, text, k=10, exact=None, search_k=None, max_bytes=MAX_QUERY_BYTES):
-        """The `k` documents whose codes are nearest to the code of `text`, of at most `max_bytes`."""
-        check_query_size(text, max_bytes)
-        packed, known = self.encode([text])
-        if known[0] == 0:
-            raise SemhashError("none of the query's words are in the index's vocabulary; try other words")
-        return self._hits(*self.search(packed[0], k, exact, search_k))
-
-    def query_image(self, image, k=10, exact=None, search_k=None):
-        """The `k` images whose codes are nearest to the code of `image` (uint8, height x width x 3)."""
-        return self._hits(*self.search(self.encode_images(image[None])[0], k, exact, search_k))
+    def query(self, item, k=10, exact=None, search_k=None, max_bytes=MAX_QUERY_BYTES):
+        """The `k` items whose codes are nearest to the code of `item`: a text (of at most
+        `max_bytes`) for an index of text, the pixels of an image (uint8, height x width x 3) for
+        one of images."""
+        rows = self.modality.query_rows(self.features, item, max_bytes)
+        return self._hits(*self.search(binary.pack(self.model.encode(rows))[0], k, exact, search_k))
 
     def _row(self, item_id):
         for row, record in enumerate(self.records):

@@ -16,7 +16,14 @@ from ..errors import SemhashError
 from .cifar import CifarPython
 from .text import TextCorpus
 
-Split = collections.namedtuple("Split", "items labels")
+
+class Split(collections.namedtuple("Split", "items labels")):
+    """A split of a benchmark: its items (texts in a list, or images in an array) and their labels."""
+
+    def subset(self, rows):
+        """The split's items and labels at `rows`, in that order."""
+        items = self.items[rows] if isinstance(self.items, np.ndarray) else [self.items[row] for row in rows]
+        return Split(items, self.labels[rows])
 BENCHMARKS = ("20newsgroups", "thucnews", "cifar10")
 NEWSGROUPS = "20news-bydate.tar.gz"
 HEADLINES = "thucnews-headlines"

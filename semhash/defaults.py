@@ -1,0 +1,79 @@
+"""Every default semhash builds with, declared once, and the one function that resolves it.
+
+A model's settings are its class's own constructor defaults (scikit-learn style: the constructor is
+the parameter list), with the row of `MODELS` for what it reads laid over them. The Python API
+(`Index.build`, `model`), the command line (its options' defaults and help are made from this
+table) and the evaluation all resolve models here, so they build the same model from the same call.
+"""
+
+import inspect
+
+from .errors import SemhashError
+from .models.autoencoder import ARCHITECTURES
+
+TREES = 32  # Annoy trees
+SEED = 0
+BITS = 64
+SIZE = 32  # the side, in pixels, image files are resized to (CIFAR-10's)
+
+# Image rows chosen by measuring mAP@1000 on CIFAR-10 at 64 bits (see docs/RESULTS.md). Rebuilt under
+# mean squared error; noise before the code sigmoid helped (.224 against .213 without it, dense on
+# pixels); ITQ binarizing helped the dense model (.232 against .224) and not the conv one (.220
+# against .230); the conv model gets fewer, dearer epochs. Rebuilding each image mixed with its 10
+# nearest hurt on pixels (.221 against .232) and helped on patch features (.312 against .298), where
+# near images share a class far more often, so only the dense model on patch features rebuilds neighbours.
+_DENSE_IMAGES = {"hidden": (1024,), "output_loss": "mse", "code_noise": 4.0, "pretrain_epochs": 3, "epochs": 5}
+MODELS = {
+    # (what is indexed, the model, the features it reads): settings over the model class's own
+    ("text", "dense", "text"): {},
+    ("images", "dense", "patches"): {**_DENSE_IMAGES, "neighbours": 10, "neighbour_weight": 0.5},
+    ("images", "dense", "pixels"): {**_DENSE_IMAGES, "neighbours": 0},
+    ("images", "conv", "pixels"): {"pretrain_epochs": 1, "epochs": 3, "binarize": "median"},
+}
+# The features each model reads unless told otherwise.
+FEATURES = {("text", "dense"): "text", ("images", "dense"): "patches", ("images", "conv"): "pixels"}
+
+
+def _constructor_defaults(model_class):
+    parameters = inspect.signature(model_class.__init__).parameters
+    return {name: p.default for name, p in parameters.items() if name not in ("self", "verbose")}
+
+
+def features_for(kind, arch="dense", features=None):
+    """The features a model `arch` reads for items of `kind`: `features` if it may, else the default."""
+    if (kind, arch) not in FEATURES:
+        raise SemhashError(f"no {arch} model for {kind}; choose from "
+                           f"{', '.join(sorted({a for k, a in FEATURES if k == kind}))}")
+    features = features or FEATURES[kind, arch]
+    if (kind, arch, features) not in MODELS:
+        readable = sorted(f for k, a, f in MODELS if (k, a) == (kind, arch))
+        raise SemhashError(f"the {arch} model reads {' or '.join(readable)}, not {features}; "
+                           "choose other features or another model")
+    return features
+
+
+def model_params(kind, arch="dense", features=None):
+    """The settings of the model for items of `kind` read as `features` by `arch`: its class's
+    defaults with the table's row laid over them."""
+    features = features_for(kind, arch, features)
+    return {**_constructor_defaults(ARCHITECTURES[arch]), **MODELS[kind, arch, features]}
+
+
+def model(kind, arch="dense", features=None, **settings):
+    """An unfitted model for items of `kind`, with the defaults for what it reads and `settings` over them."""
+    features = features_for(kind, arch, features)
+    return ARCHITECTURES[arch](**{**MODELS[kind, arch, features], **settings})
+
+
+def described(name):
+    """The default of the model setting `name` in words, for every row of the table that has it:
+    e.g. "10 for text and images as patches, 0 for images as pixels"."""
+    by_value = {}
+    for kind, arch, features in MODELS:
+        params = model_params(kind, arch, features)
+        if name in params:
+            value = params[name]
+            value = ",".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
+            where = kind if kind == features else f"{kind} as {features}" if arch == "dense" else f"{kind}, {arch}"
+            by_value.setdefault(value, []).append(where)
+    return ", ".join(f"{value} for {' and '.join(wheres)}" for value, wheres in by_value.items())
