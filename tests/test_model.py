@@ -3,9 +3,10 @@ import pytest
 import scipy.sparse as sp
 from conftest import TINY_MODEL, TOPICS, topic_text
 
+from semhash.codes.binarize import hash_centres
 from semhash.errors import SemhashError
 from semhash.features.text import TextFeatures
-from semhash.models.autoencoder import StackedAutoencoder, hash_centres
+from semhash.models.autoencoder import StackedAutoencoder
 
 
 @pytest.fixture(scope="module")
@@ -115,21 +116,6 @@ def test_supervised_fine_tuning_pulls_codes_of_a_label_together(X):
     codes = supervised.transform(X) > 0.5
     mean_distance = np.array([[(codes[labels == name] != centre).sum(axis=1).mean() for centre in centres] for name in names])
     assert (mean_distance.argmin(axis=1) == np.arange(len(names))).all()
-
-
-def test_hash_centres_are_far_apart():
-    def distances(centres):
-        pairs = (centres[:, None, :] != centres[None, :, :]).sum(axis=2)
-        return pairs[np.triu_indices(len(centres), 1)]
-
-    hadamard = hash_centres(20, 16)
-    assert hadamard.shape == (20, 16) and set(np.unique(hadamard)) == {0.0, 1.0}
-    assert distances(hadamard).min() >= 8  # rows of a Hadamard matrix and their complements
-    assert distances(hash_centres(32, 16)).min() == 8
-    drawn = hash_centres(40, 16, seed=3)  # more labels than 2 x bits: drawn at random, seeded
-    np.testing.assert_array_equal(drawn, hash_centres(40, 16, seed=3))
-    assert len(np.unique(drawn, axis=0)) == 40
-    assert hash_centres(5, 24).shape == (5, 24)  # bits not a power of two
 
 
 def test_fit_transform_and_fit_encode_give_what_fit_then_transform_and_encode_give(fitted, X):

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from ..codes.binarize import ITQ_ITERATIONS, cut, hash_centres, median_thresholds, pca_itq
 from ..errors import SemhashError
 from ..progress import progress_bar
 
@@ -273,17 +274,15 @@ class StackedAutoencoder:
         and `history_["binarize"]` says which was used."""
         self.history_["binarize"] = "median"
         if self.binarize == "itq" and logits.shape[0] > 2 * self.bits:
-            from .baselines import PCAITQ
-
             try:
-                itq = PCAITQ(bits=self.bits, seed=self.seed).fit(logits)
+                mean, components, rotation, _ = pca_itq(logits, self.bits, ITQ_ITERATIONS, self.seed)
             except SemhashError:
                 pass
             else:
-                self.thresholds_, self.rotation_ = itq.mean_.astype(np.float32), itq.projection_.astype(np.float32)
+                self.thresholds_, self.rotation_ = mean.astype(np.float32), (components @ rotation).astype(np.float32)
                 self.history_["binarize"] = "itq"
                 return
-        self.thresholds_ = np.median(logits, axis=0).astype(np.float32)
+        self.thresholds_ = median_thresholds(logits).astype(np.float32)
         self.rotation_ = np.eye(self.bits, dtype=np.float32)
 
     def _chunked(self, layer, inputs, weights, progress_label=None):
@@ -342,7 +341,7 @@ class StackedAutoencoder:
         return self._binary(self._logits(X, progress_label))
 
     def _binary(self, logits):
-        return (logits - self.thresholds_) @ self.rotation_ > 0
+        return cut(logits, self.thresholds_, self.rotation_)
 
     def save(self, folder):
         """Write the encoder in Keras' format (when trained here) and as numpy weights."""
@@ -371,19 +370,6 @@ class StackedAutoencoder:
             model.thresholds_ = arrays["thresholds"]
             model.rotation_ = arrays["rotation"] if "rotation" in arrays.files else np.eye(model.bits, dtype=np.float32)
         return model
-
-
-def hash_centres(n_labels, bits, seed=0):
-    """One target code per label, 0s and 1s (n_labels, bits), far apart, as central
-    similarity quantization (Yuan et al.) chooses them: rows of a Hadamard matrix and their
-    complements, any two at least bits/2 apart, where bits is a power of two and there are
-    at most 2 * bits labels; otherwise bits drawn at random with `seed`, about bits/2 apart."""
-    if bits & (bits - 1) == 0 and n_labels <= 2 * bits:
-        from scipy.linalg import hadamard
-
-        signs = hadamard(bits)
-        return (np.vstack([signs, -signs])[:n_labels] > 0).astype(np.float32)
-    return (np.random.default_rng(seed).random((n_labels, bits)) < 0.5).astype(np.float32)
 
 
 class ConvStackedAutoencoder(StackedAutoencoder):
