@@ -1,3 +1,7 @@
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -95,6 +99,23 @@ def test_bad_parameters_name_the_choice(X):
         StackedAutoencoder(activation="swish").fit(X)
     with pytest.raises(SemhashError, match="not fitted"):
         StackedAutoencoder().transform(X)
+
+
+def test_checking_parameters_imports_no_tensorflow():
+    script = (
+        "import sys, numpy as np\n"
+        "from semhash.errors import SemhashError\n"
+        "from semhash.models.autoencoder import StackedAutoencoder\n"
+        "try:\n"
+        "    StackedAutoencoder(output_loss='nope')._check_params(np.zeros((4, 3)))\n"
+        "except SemhashError as error:\n"
+        "    print(error)\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
+    ran = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.splitlines() == ["unknown output loss 'nope'; choose from softmax, bce, mse", "False False"]
 
 
 def test_supervised_fine_tuning_pulls_codes_of_a_label_together(X):

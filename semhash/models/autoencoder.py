@@ -19,6 +19,13 @@ ENCODER_KERAS = "encoder.keras"
 ENCODER_WEIGHTS = "encoder.npz"
 
 BINARIZERS = ("median", "itq")
+# name: (activation of the reconstruction, Keras loss), as names, so that checking a model's
+# parameters needs no TensorFlow; `network` builds the layers from them.
+OUTPUT_LOSSES = {
+    "softmax": ("softmax", "categorical_crossentropy"),
+    "bce": ("sigmoid", "binary_crossentropy"),
+    "mse": (None, "mean_squared_error"),
+}
 ACTIVATIONS = {
     "relu": lambda x: np.maximum(x, 0),
     "tanh": np.tanh,
@@ -116,8 +123,6 @@ class StackedAutoencoder:
 
     def _check_params(self, X):
         n_rows = X.shape[0]
-        from .network import OUTPUT_LOSSES
-
         if self.activation not in ACTIVATIONS:
             raise SemhashError(f"unknown activation {self.activation!r}; choose from {', '.join(ACTIVATIONS)}")
         if self.output_loss not in OUTPUT_LOSSES:
