@@ -2,9 +2,13 @@
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
+from PIL import Image
 
+from semhash.cli import cli
 from semhash.errors import SemhashError
 from semhash.features.pixels import PixelFeatures
+from semhash.index.index import Index
 from semhash.models.autoencoder import ConvStackedAutoencoder, StackedAutoencoder, load_model
 
 TINY = {"bits": 8, "pretrain_epochs": 2, "epochs": 4, "min_steps": 0, "batch_size": 8}
@@ -85,3 +89,23 @@ def test_conv_model_refuses_sides_that_pooling_cannot_halve():
 def test_conv_model_refuses_flat_rows():
     with pytest.raises(SemhashError, match="height, width, channels"):
         ConvStackedAutoencoder(**TINY).fit(np.zeros((8, 48), dtype=np.float32))
+
+
+def test_the_conv_constructor_declares_the_defaults_the_cli_trains_with(tmp_path, monkeypatch):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(4):
+        Image.fromarray(np.full((32, 32, 3), 60 * i, dtype=np.uint8)).save(folder / f"{i}.png")
+    given = []
+
+    def build_images(images, features=None, model=None, **settings):
+        given.append(model)
+        raise SemhashError("stopped before training")
+
+    monkeypatch.setattr(Index, "build_images", staticmethod(build_images))
+    result = CliRunner().invoke(cli, ["index", str(folder), "--arch", "conv", "-o", str(tmp_path / "index"), "-q"])
+    assert "stopped before training" in result.output
+    params = ConvStackedAutoencoder().get_params()
+    assert given[0].get_params() == params
+    assert (params["pretrain_epochs"], params["epochs"], params["binarize"], params["neighbour_metric"]) == (
+        1, 3, "median", "euclidean")  # as measured on CIFAR-10 (docs/RESULTS.md)

@@ -397,7 +397,7 @@ class ConvStackedAutoencoder(StackedAutoencoder):
         input_noise=0.1,
         code_noise=4.0,
         pretrain_epochs=1,
-        epochs=5,
+        epochs=3,
         min_steps=400,
         batch_size="auto",
         learning_rate=1e-3,
@@ -472,7 +472,7 @@ def load_model(folder, params):
 # 64 bits (see docs/RESULTS.md). Rebuilt under mean squared error; noise before the code
 # sigmoid helped (.224 against .213 without it, dense on pixels); ITQ binarizing helped the dense
 # model (.232 against .224) and not the conv one (.220 against .230); the conv model gets fewer,
-# dearer epochs. Rebuilding each image mixed with its 10 nearest hurt on pixels (.221 against
+# dearer epochs (its constructor declares them). Rebuilding each image mixed with its 10 nearest hurt on pixels (.221 against
 # .232) and helped on patch features (.312 against .298), where near images share a class far
 # more often, so only the dense model on patch features rebuilds neighbours.
 _DENSE = {"hidden": (1024,), "output_loss": "mse", "code_noise": 4.0, "pretrain_epochs": 3, "epochs": 5,
@@ -480,5 +480,5 @@ _DENSE = {"hidden": (1024,), "output_loss": "mse", "code_noise": 4.0, "pretrain_
 IMAGE_DEFAULTS = {
     ("dense", "patches"): {**_DENSE, "neighbours": 10, "neighbour_weight": 0.5},
     ("dense", "pixels"): {**_DENSE, "neighbours": 0},
-    ("conv", "pixels"): {"pretrain_epochs": 1, "epochs": 3, "binarize": "median"},
+    ("conv", "pixels"): {},  # ConvStackedAutoencoder's own defaults
 }
