@@ -37,6 +37,8 @@ class TextFeatures:
     `n_documents_`.
     """
 
+    kind = "text"
+
     def __init__(self, tokenizer=None, max_features=20000, min_df=2, max_df=0.5, weighting="tfidf",
                  norm="l2", scale=10.0):
         self.tokenizer = tokenizer
