@@ -3,7 +3,8 @@ that every exact search in semhash shares.
 
 Ties in distance are broken by a random permutation of the database fixed by a seed, never
 by database order: a database sorted by label would otherwise rank the tied items of one
-label first. The model uses `nearest_others` to find each training row's neighbours; the
+label first. The model uses `nearest_others` to find each training row's neighbours, in the
+space its `neighbour_metric` names (`neighbour_space`: idf-weighted cosine or Euclidean); the
 evaluation ranks queries with `real_ranking` (and Hamming codes through `rank`).
 """
 
