@@ -96,8 +96,9 @@ def contact_sheet(query, results, path, scale=None):
     tiles = [(query, "query")] + [(np.asarray(pixels), caption) for pixels, caption in results]
     for pixels, caption in tiles:
         if pixels.dtype != np.uint8 or pixels.shape != query.shape or pixels.ndim != 3 or pixels.shape[2] != 3:
-            raise ValueError(f"the image captioned {caption!r} is {pixels.dtype} {pixels.shape}, "
-                             f"not uint8 (height, width, 3) as the query {query.shape}")
+            raise SemhashError(f"the image captioned {caption!r} is {pixels.dtype} {pixels.shape}, not uint8 "
+                               f"(height, width, 3) as the query {query.shape}; read every image as uint8 RGB "
+                               f"at the query's size")
     scale = scale or default_scale(query.shape)
     size = sheet_size(query.shape, len(results), scale)
     cell_width, cell_height = _cell(query.shape, scale)

@@ -19,16 +19,17 @@ SIZE = 32  # the side, in pixels, image files are resized to (CIFAR-10's)
 # Image rows chosen by measuring mAP@1000 on CIFAR-10 at 64 bits (see docs/RESULTS.md). Rebuilt under
 # mean squared error; noise before the code sigmoid helped (.224 against .213 without it, dense on
 # pixels); ITQ binarizing helped the dense model (.232 against .224) and not the conv one (.220
-# against .230); the conv model gets fewer, dearer epochs. Rebuilding each image mixed with its 10
+# against .230); the conv model gets fewer, dearer epochs (its constructor declares them). Rebuilding each image mixed with its 10
 # nearest hurt on pixels (.221 against .232) and helped on patch features (.312 against .298), where
 # near images share a class far more often, so only the dense model on patch features rebuilds neighbours.
-_DENSE_IMAGES = {"hidden": (1024,), "output_loss": "mse", "code_noise": 4.0, "pretrain_epochs": 3, "epochs": 5}
+_DENSE_IMAGES = {"hidden": (1024,), "output_loss": "mse", "code_noise": 4.0, "pretrain_epochs": 3, "epochs": 5,
+                 "neighbour_metric": "euclidean"}
 MODELS = {
     # (what is indexed, the model, the features it reads): settings over the model class's own
     ("text", "dense", "text"): {},
     ("images", "dense", "patches"): {**_DENSE_IMAGES, "neighbours": 10, "neighbour_weight": 0.5},
     ("images", "dense", "pixels"): {**_DENSE_IMAGES, "neighbours": 0},
-    ("images", "conv", "pixels"): {"pretrain_epochs": 1, "epochs": 3, "binarize": "median"},
+    ("images", "conv", "pixels"): {},  # ConvStackedAutoencoder's own defaults
 }
 # The features each model reads unless told otherwise.
 FEATURES = {("text", "dense"): "text", ("images", "dense"): "patches", ("images", "conv"): "pixels"}

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from semhash.codes import binary
+from semhash.codes import binarize, binary
 from semhash.errors import SemhashError
 from semhash.evaluation import metrics
 from semhash.models import baselines
@@ -94,7 +94,7 @@ def test_sparse_and_dense_rows_give_the_same_codes(hash_class):
 def test_arpack_gives_the_codes_of_the_covariance_solver(hash_class, monkeypatch):
     X = sparse_rows(seed=1)
     covariance = hash_class(bits=8).fit_encode(X)
-    monkeypatch.setattr(baselines, "COVARIANCE_MAX_FEATURES", 0)  # as for a 10,000-term vocabulary
+    monkeypatch.setattr(binarize, "COVARIANCE_MAX_FEATURES", 0)  # as for a 10,000-term vocabulary
     np.testing.assert_array_equal(hash_class(bits=8).fit_encode(X), covariance)
 
 

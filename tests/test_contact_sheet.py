@@ -59,5 +59,8 @@ def test_unwritable_destination_is_named(tmp_path):
 
 
 def test_results_must_match_the_query(tmp_path):
-    with pytest.raises(ValueError, match="d=0 automobile"):
+    with pytest.raises(SemhashError, match="'d=0 automobile' is uint8 \\(16, 16, 3\\).*; read every image as uint8 RGB"):
         contact_sheet(tiles(1)[0][0], tiles(1, (16, 16, 3)), tmp_path / "sheet.png")
+    grey = (np.zeros((8, 8), dtype=np.uint8), "grey")
+    with pytest.raises(SemhashError, match="'query' is uint8 \\(8, 8\\)"):
+        contact_sheet(grey[0], [grey], tmp_path / "sheet.png")

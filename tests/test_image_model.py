@@ -35,7 +35,7 @@ def data():
 def fitted(request, data):
     X, _ = data
     if request.param == "dense":
-        return StackedAutoencoder(hidden=(32,), output_loss="mse", binarize="median", **TINY).fit(X)
+        return StackedAutoencoder(hidden=(32,), output_loss="mse", binarize="median", neighbour_metric="euclidean", **TINY).fit(X)
     return ConvStackedAutoencoder(filters=(4, 8), **TINY).fit(X)
 
 

@@ -1,11 +1,16 @@
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from conftest import TINY_MODEL, TOPICS, topic_text
 
+from semhash.codes.binarize import hash_centres
 from semhash.errors import SemhashError
 from semhash.features.text import TextFeatures
-from semhash.models.autoencoder import StackedAutoencoder, hash_centres
+from semhash.models.autoencoder import StackedAutoencoder
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +87,9 @@ def test_save_and_load_give_the_same_codes(fitted, X, tmp_path):
     # a training setting from a later semhash is passed over: inference needs only the weights
     later = StackedAutoencoder.load(tmp_path, {**params, "a_later_setting": 3})
     np.testing.assert_array_equal(later.encode(X), fitted.encode(X))
+    # an index from before a setting was stated (neighbour_metric) loads with the default
+    older = StackedAutoencoder.load(tmp_path, {name: value for name, value in params.items() if name != "neighbour_metric"})
+    np.testing.assert_array_equal(older.encode(X), fitted.encode(X))
 
 
 def test_keras_encoder_matches_numpy_inference(fitted, X):
@@ -94,6 +102,23 @@ def test_bad_parameters_name_the_choice(X):
         StackedAutoencoder(activation="swish").fit(X)
     with pytest.raises(SemhashError, match="not fitted"):
         StackedAutoencoder().transform(X)
+
+
+def test_checking_parameters_imports_no_tensorflow():
+    script = (
+        "import sys, numpy as np\n"
+        "from semhash.errors import SemhashError\n"
+        "from semhash.models.autoencoder import StackedAutoencoder\n"
+        "try:\n"
+        "    StackedAutoencoder(output_loss='nope')._check_params(np.zeros((4, 3)))\n"
+        "except SemhashError as error:\n"
+        "    print(error)\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
+    ran = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.splitlines() == ["unknown output loss 'nope'; choose from softmax, bce, mse", "False False"]
 
 
 def test_supervised_fine_tuning_pulls_codes_of_a_label_together(X):
@@ -117,21 +142,6 @@ def test_supervised_fine_tuning_pulls_codes_of_a_label_together(X):
     assert (mean_distance.argmin(axis=1) == np.arange(len(names))).all()
 
 
-def test_hash_centres_are_far_apart():
-    def distances(centres):
-        pairs = (centres[:, None, :] != centres[None, :, :]).sum(axis=2)
-        return pairs[np.triu_indices(len(centres), 1)]
-
-    hadamard = hash_centres(20, 16)
-    assert hadamard.shape == (20, 16) and set(np.unique(hadamard)) == {0.0, 1.0}
-    assert distances(hadamard).min() >= 8  # rows of a Hadamard matrix and their complements
-    assert distances(hash_centres(32, 16)).min() == 8
-    drawn = hash_centres(40, 16, seed=3)  # more labels than 2 x bits: drawn at random, seeded
-    np.testing.assert_array_equal(drawn, hash_centres(40, 16, seed=3))
-    assert len(np.unique(drawn, axis=0)) == 40
-    assert hash_centres(5, 24).shape == (5, 24)  # bits not a power of two
-
-
 def test_fit_transform_and_fit_encode_give_what_fit_then_transform_and_encode_give(fitted, X):
     np.testing.assert_allclose(StackedAutoencoder(**TINY_MODEL).fit_transform(X), fitted.transform(X), atol=1e-6)
     np.testing.assert_array_equal(StackedAutoencoder(**TINY_MODEL).fit_encode(X), fitted.encode(X))
@@ -146,7 +156,7 @@ def test_neighbour_targets_mix_each_row_with_its_nearest_rows():
     np.testing.assert_allclose(targets, 0.75 * own + 0.25 * own[[1, 0, 3, 2]], atol=1e-6)
     # pixels (Euclidean, unscaled), images keep their shape
     images = np.array([0.0, 0.1, 5.0, 5.2], dtype=np.float32)[:, None, None, None] * np.ones((1, 2, 2, 3), np.float32)
-    mixed = StackedAutoencoder(neighbours=1, neighbour_weight=0.5, output_loss="mse")._targets(images)
+    mixed = StackedAutoencoder(neighbours=1, neighbour_weight=0.5, output_loss="mse", neighbour_metric="euclidean")._targets(images)
     assert mixed.shape == images.shape
     np.testing.assert_allclose(mixed[:, 0, 0, 0], [0.05, 0.05, 5.1, 5.1], atol=1e-6)
     assert StackedAutoencoder(neighbours=0)._targets(X) is None
@@ -162,6 +172,25 @@ def test_neighbour_targets_change_training(X):
 def test_bad_neighbour_settings_are_refused(X, params):
     with pytest.raises(SemhashError, match="neighbour"):
         StackedAutoencoder(**params).fit(X)
+
+
+def test_the_neighbour_metric_is_the_stated_one_whatever_the_loss():
+    # row 1 points as row 0 does (cosine 1) but lies nearer row 2 (Euclidean 1 against 9)
+    X = np.array([[10, 0, 0], [1, 0, 0], [1, 1, 0]], dtype=np.float32)
+    text = {"neighbours": 1, "neighbour_weight": 0.5}
+    # rebuilt through a softmax, rows are mixed as word distributions: [1, 0, 0], [1, 0, 0], [.5, .5, 0]
+    np.testing.assert_allclose(StackedAutoencoder(**text)._targets(X)[1], [1, 0, 0])
+    euclidean = StackedAutoencoder(**text, neighbour_metric="euclidean")._targets(X)
+    np.testing.assert_allclose(euclidean[1], [0.75, 0.25, 0])
+    # rebuilt under mean squared error, rows are mixed as they are
+    mse = StackedAutoencoder(**text, output_loss="mse", neighbour_metric="idf-cosine")._targets(X)
+    np.testing.assert_allclose(mse[1], [5.5, 0, 0])
+
+
+@pytest.mark.parametrize("metric", [None, "auto", "cosine"])
+def test_the_neighbour_metric_must_be_named(metric):
+    with pytest.raises(SemhashError, match="unknown neighbour_metric .*; choose from idf-cosine, euclidean"):
+        StackedAutoencoder(neighbour_metric=metric)._check_params(np.zeros((4, 3)))
 
 
 def test_with_labels_neighbours_are_sought_within_each_label():

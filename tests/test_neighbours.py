@@ -49,3 +49,18 @@ def test_nearest_others_leave_each_row_out():
     others = neighbours.nearest_others(duplicates, 2, metric="cosine")
     assert all(i not in row for i, row in enumerate(others.tolist()))
     assert sorted(others[0].tolist()) == [1, 2]
+
+
+def test_neighbour_space_weighs_words_by_idf_for_idf_cosine_and_leaves_pixels_alone():
+    # column 0 is in every row, column 1 in one of three: idf (1 + log 4/4) = 1 and (1 + log 4/2)
+    rows = sp.csr_matrix(np.array([[2.0, 0, 1], [1, 1, 0], [3, 0, 0]], dtype=np.float32))
+    weighed, metric = neighbours.neighbour_space(rows, "idf-cosine")
+    assert metric == "cosine"
+    idf = [1, 1 + np.log(2), 1 + np.log(2)]
+    np.testing.assert_allclose(weighed.toarray(), rows.toarray() * idf, rtol=1e-6)
+    dense, _ = neighbours.neighbour_space(rows.toarray(), "idf-cosine")
+    np.testing.assert_allclose(dense, weighed.toarray())
+    same, metric = neighbours.neighbour_space(rows, "euclidean")
+    assert same is rows and metric == "euclidean"
+    with pytest.raises(ValueError, match="idf-cosine, euclidean"):
+        neighbours.neighbour_space(rows, "cosine")

@@ -3,17 +3,21 @@ that every exact search in semhash shares.
 
 Ties in distance are broken by a random permutation of the database fixed by a seed, never
 by database order: a database sorted by label would otherwise rank the tied items of one
-label first. The model uses `nearest_others` to find each training row's neighbours; the
+label first. The model uses `nearest_others` to find each training row's neighbours, in the
+space its `neighbour_metric` names (`neighbour_space`: idf-weighted cosine or Euclidean); the
 evaluation ranks queries with `real_ranking` (and Hamming codes through `rank`).
 """
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..progress import progress_bar
 
 # Query-by-database cells held at once: a (rows, database) block of float64 is 32 MiB.
 CHUNK_CELLS = 2**22
 METRICS = ("cosine", "euclidean")
+# How a model compares its training rows to find their neighbours (see `neighbour_space`).
+NEIGHBOUR_METRICS = ("idf-cosine", "euclidean")
 
 
 def query_chunks(n_queries, n_db):
@@ -100,3 +104,24 @@ def nearest_others(X, k, metric="cosine", seed=0, show_progress=False):
     with progress_bar("finding neighbours", blocks, length=len(query_chunks(n_rows, n_rows)), show=show_progress) as bar:
         rows, _ = rank(bar, n_rows, n_rows, min(k, n_rows - 1) + 1, seed, np.float64)
     return without_self(rows)
+
+
+def neighbour_space(rows, neighbour_metric):
+    """(rows, metric): `rows` (array or CSR) weighed as `neighbour_metric` compares them, and the
+    distance `nearest_others` then takes between them.
+
+    "idf-cosine", for bags of words: cosine distance between rows whose columns are weighed by
+    their inverse document frequency over these rows, as TF-IDF does, since rare words say more
+    about a topic. (Measured on 20 Newsgroups with log1p input rows: .579 precision@100, against
+    .552 unweighted. TF-IDF input rows get idf a second time here: .625.)
+    "euclidean", for images: Euclidean distance between the rows as they are.
+    """
+    if neighbour_metric == "euclidean":
+        return rows, "euclidean"
+    if neighbour_metric != "idf-cosine":
+        raise ValueError(f"unknown neighbour metric {neighbour_metric!r}; choose from {', '.join(NEIGHBOUR_METRICS)}")
+    from ..features.text import inverse_document_frequency  # imports jieba: only when asked
+
+    present = rows.indices if sp.issparse(rows) else np.nonzero(rows)[1]
+    idf = inverse_document_frequency(np.bincount(present, minlength=rows.shape[1]), rows.shape[0])
+    return rows @ sp.diags(idf), "cosine"

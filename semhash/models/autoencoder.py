@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from ..codes.binarize import ITQ_ITERATIONS, cut, hash_centres, median_thresholds, pca_itq
+from ..codes.neighbours import NEIGHBOUR_METRICS, nearest_others, neighbour_space
 from ..errors import SemhashError
 from ..progress import progress_bar
 
@@ -18,6 +20,13 @@ ENCODER_KERAS = "encoder.keras"
 ENCODER_WEIGHTS = "encoder.npz"
 
 BINARIZERS = ("median", "itq")
+# name: (activation of the reconstruction, Keras loss), as names, so that checking a model's
+# parameters needs no TensorFlow; `network` builds the layers from them.
+OUTPUT_LOSSES = {
+    "softmax": ("softmax", "categorical_crossentropy"),
+    "bce": ("sigmoid", "binary_crossentropy"),
+    "mse": (None, "mean_squared_error"),
+}
 ACTIVATIONS = {
     "relu": lambda x: np.maximum(x, 0),
     "tanh": np.tanh,
@@ -51,6 +60,8 @@ class StackedAutoencoder:
     `neighbour_weight`, so that documents near each other learn to share codes (as in
     neighbour-reconstructing semantic hashing); 0 rebuilds each row alone. (Measured on
     20 Newsgroups at 64 bits: 10 neighbours, weight .5: .579 precision@100 against .532.)
+    neighbour_metric: how rows are compared to find those neighbours: "idf-cosine" (bags of
+    words) or "euclidean" (images); see `codes.neighbours.neighbour_space`.
 
     X may be CSR bag-of-words rows, dense rows, or images (rows, height, width, channels),
     which are taken as pixel vectors.
@@ -86,6 +97,7 @@ class StackedAutoencoder:
         binarize="itq",
         neighbours=10,
         neighbour_weight=0.5,
+        neighbour_metric="idf-cosine",
         seed=0,
         verbose=False,
     ):
@@ -104,6 +116,7 @@ class StackedAutoencoder:
         self.binarize = binarize
         self.neighbours = neighbours
         self.neighbour_weight = neighbour_weight
+        self.neighbour_metric = neighbour_metric
         self.seed = seed
         self.verbose = verbose
 
@@ -115,8 +128,6 @@ class StackedAutoencoder:
 
     def _check_params(self, X):
         n_rows = X.shape[0]
-        from .network import OUTPUT_LOSSES
-
         if self.activation not in ACTIVATIONS:
             raise SemhashError(f"unknown activation {self.activation!r}; choose from {', '.join(ACTIVATIONS)}")
         if self.output_loss not in OUTPUT_LOSSES:
@@ -131,6 +142,10 @@ class StackedAutoencoder:
             raise SemhashError(f"neighbours must be a whole number, 0 or more, not {self.neighbours!r}")
         if not 0 <= self.neighbour_weight <= 1:
             raise SemhashError(f"neighbour_weight must be between 0 and 1, not {self.neighbour_weight!r}")
+        if self.neighbour_metric not in NEIGHBOUR_METRICS:
+            raise SemhashError(
+                f"unknown neighbour_metric {self.neighbour_metric!r}; choose from {', '.join(NEIGHBOUR_METRICS)}"
+            )
         if n_rows < 2:
             raise SemhashError(f"need at least 2 rows to learn codes from, got {n_rows}; add documents")
 
@@ -219,28 +234,17 @@ class StackedAutoencoder:
 
     def _targets(self, X, y=None):
         """What the first layer and the unrolled autoencoder rebuild: each row mixed with the
-        mean of its `neighbours` nearest other rows (cosine for bags of words, Euclidean
-        otherwise), the mean weighted by `neighbour_weight`; None to rebuild the rows alone.
-        With labels y, a row's neighbours are sought among the rows of its label.
+        mean of its `neighbours` nearest other rows by `neighbour_metric`, the mean weighted by
+        `neighbour_weight`; None to rebuild the rows alone. With labels y, a row's neighbours are
+        sought among the rows of its label.
 
-        Bags of words are mixed as word distributions (each row scaled to sum to one)."""
+        Rebuilt through a softmax, rows are mixed as word distributions (each scaled to sum to one)."""
         if not self.neighbours or not self.neighbour_weight:
             return None
         rows = X if sp.issparse(X) else np.asarray(X, dtype=np.float32).reshape(X.shape[0], -1)
-        softmax = self.output_loss == "softmax"
-        if softmax:
-            # Rare words say more about a topic: weigh columns by inverse document frequency, as
-            # TF-IDF does. (Measured on 20 Newsgroups with log1p input rows: .579 precision@100,
-            # against .552 unweighted. TF-IDF input rows get idf a second time here: .625.)
-            from ..features.text import inverse_document_frequency
-
-            present = rows.indices if sp.issparse(rows) else np.nonzero(rows)[1]
-            idf = inverse_document_frequency(np.bincount(present, minlength=rows.shape[1]), rows.shape[0])
-            others = self._nearest(rows @ sp.diags(idf), "cosine", y)
-        else:
-            others = self._nearest(rows, "euclidean", y)
+        others = self._nearest(*neighbour_space(rows, self.neighbour_metric), y)
         n_rows, k = others.shape
-        if softmax:
+        if self.output_loss == "softmax":
             totals = np.asarray(rows.sum(axis=1), dtype=np.float32).ravel()
             rows = sp.diags(1 / np.maximum(totals, 1e-12)) @ rows
         weight = self.neighbour_weight
@@ -254,8 +258,6 @@ class StackedAutoencoder:
     def _nearest(self, rows, metric, y):
         """Each row's `neighbours` nearest other rows, among the rows of its label if y is given
         (where its label has too few rows, the farthest found is repeated, or the row itself)."""
-        from ..codes.neighbours import nearest_others
-
         if y is None:
             return nearest_others(rows, self.neighbours, metric, self.seed, bool(self.verbose))
         _, numbers = np.unique(np.asarray(y), return_inverse=True)
@@ -273,17 +275,15 @@ class StackedAutoencoder:
         and `history_["binarize"]` says which was used."""
         self.history_["binarize"] = "median"
         if self.binarize == "itq" and logits.shape[0] > 2 * self.bits:
-            from .baselines import PCAITQ
-
             try:
-                itq = PCAITQ(bits=self.bits, seed=self.seed).fit(logits)
+                mean, components, rotation, _ = pca_itq(logits, self.bits, ITQ_ITERATIONS, self.seed)
             except SemhashError:
                 pass
             else:
-                self.thresholds_, self.rotation_ = itq.mean_.astype(np.float32), itq.projection_.astype(np.float32)
+                self.thresholds_, self.rotation_ = mean.astype(np.float32), (components @ rotation).astype(np.float32)
                 self.history_["binarize"] = "itq"
                 return
-        self.thresholds_ = np.median(logits, axis=0).astype(np.float32)
+        self.thresholds_ = median_thresholds(logits).astype(np.float32)
         self.rotation_ = np.eye(self.bits, dtype=np.float32)
 
     def _chunked(self, layer, inputs, weights, progress_label=None):
@@ -342,7 +342,7 @@ class StackedAutoencoder:
         return self._binary(self._logits(X, progress_label))
 
     def _binary(self, logits):
-        return (logits - self.thresholds_) @ self.rotation_ > 0
+        return cut(logits, self.thresholds_, self.rotation_)
 
     def save(self, folder):
         """Write the encoder in Keras' format (when trained here) and as numpy weights."""
@@ -373,19 +373,6 @@ class StackedAutoencoder:
         return model
 
 
-def hash_centres(n_labels, bits, seed=0):
-    """One target code per label, 0s and 1s (n_labels, bits), far apart, as central
-    similarity quantization (Yuan et al.) chooses them: rows of a Hadamard matrix and their
-    complements, any two at least bits/2 apart, where bits is a power of two and there are
-    at most 2 * bits labels; otherwise bits drawn at random with `seed`, about bits/2 apart."""
-    if bits & (bits - 1) == 0 and n_labels <= 2 * bits:
-        from scipy.linalg import hadamard
-
-        signs = hadamard(bits)
-        return (np.vstack([signs, -signs])[:n_labels] > 0).astype(np.float32)
-    return (np.random.default_rng(seed).random((n_labels, bits)) < 0.5).astype(np.float32)
-
-
 class ConvStackedAutoencoder(StackedAutoencoder):
     """A stacked convolutional autoencoder over images, ending in the same binary code.
 
@@ -394,8 +381,8 @@ class ConvStackedAutoencoder(StackedAutoencoder):
     upsampling and a 3x3 convolution; then a dense code layer over the last block; then
     the unrolled network is fine-tuned end to end, as in `StackedAutoencoder`, whose
     other parameters these are, save that images are rebuilt alone (`neighbours=0`) unless
-    asked. Takes arrays shaped (rows, height, width, channels), with height and width
-    divisible by 2 for each block.
+    asked, and compared by Euclidean distance when they are. Takes arrays shaped (rows,
+    height, width, channels), with height and width divisible by 2 for each block.
     """
 
     arch = "conv"
@@ -410,7 +397,7 @@ class ConvStackedAutoencoder(StackedAutoencoder):
         input_noise=0.1,
         code_noise=4.0,
         pretrain_epochs=1,
-        epochs=5,
+        epochs=3,
         min_steps=400,
         batch_size="auto",
         learning_rate=1e-3,
@@ -418,6 +405,7 @@ class ConvStackedAutoencoder(StackedAutoencoder):
         binarize="median",
         neighbours=0,
         neighbour_weight=0.5,
+        neighbour_metric="euclidean",
         seed=0,
         verbose=False,
     ):
@@ -425,7 +413,8 @@ class ConvStackedAutoencoder(StackedAutoencoder):
             hidden=(), bits=bits, activation=activation, output_loss=output_loss, input_noise=input_noise,
             code_noise=code_noise, pretrain_epochs=pretrain_epochs, epochs=epochs, min_steps=min_steps,
             batch_size=batch_size, learning_rate=learning_rate, supervised_epochs=supervised_epochs,
-            binarize=binarize, neighbours=neighbours, neighbour_weight=neighbour_weight, seed=seed, verbose=verbose,
+            binarize=binarize, neighbours=neighbours, neighbour_weight=neighbour_weight,
+            neighbour_metric=neighbour_metric, seed=seed, verbose=verbose,
         )  # no dense hidden layers: the convolution blocks stand in their place
         self.filters = filters
 

@@ -13,6 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..progress import progress_bar
+from .autoencoder import OUTPUT_LOSSES
 
 
 @contextlib.contextmanager
@@ -44,13 +45,6 @@ with _stderr_muted():
 
     tf.config.list_physical_devices()
     import keras
-
-OUTPUT_LOSSES = {
-    # name: (activation of the reconstruction, Keras loss)
-    "softmax": ("softmax", "categorical_crossentropy"),
-    "bce": ("sigmoid", "binary_crossentropy"),
-    "mse": (None, "mean_squared_error"),
-}
 
 
 def seed_everything(seed):
