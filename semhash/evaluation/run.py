@@ -16,7 +16,8 @@ import numpy as np
 from ..codes import binary, neighbours
 from ..features.text import TextFeatures
 from ..features.tokenizer import JiebaTokenizer
-from ..index.index import SEARCH_NODES_PER_RESULT_AND_TREE, build_annoy, image_features
+from ..index.backends import SEARCH_NODES_PER_RESULT_AND_TREE, build_annoy
+from ..index.index import image_features
 from ..models.autoencoder import ARCHITECTURES, IMAGE_DEFAULTS, StackedAutoencoder
 from ..models.baselines import LSH, PCAH, PCAITQ
 from ..progress import progress_bar
