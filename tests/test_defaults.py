@@ -6,7 +6,7 @@ from click.testing import CliRunner
 from conftest import write_corpus
 from test_cli_images import write_png_folder
 
-from semhash import SemhashError, StackedAutoencoder, defaults
+from semhash import ConvStackedAutoencoder, SemhashError, StackedAutoencoder, defaults
 from semhash.cli import cli
 
 

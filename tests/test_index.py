@@ -10,7 +10,8 @@ from semhash import Index, StackedAutoencoder, TextCorpus, TextFeatures
 from semhash.codes import binary
 from semhash.errors import SemhashError
 from semhash.index import store
-from semhash.index.index import MAX_QUERY_BYTES, _annoy, _zero_unread_annoy_bytes, annoy_file_problem, build_annoy
+from semhash.index.backends import _annoy, _zero_unread_annoy_bytes, annoy_file_problem, build_annoy
+from semhash.index.index import MAX_QUERY_BYTES
 
 
 def build(root, seed=0):

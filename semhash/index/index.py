@@ -10,7 +10,7 @@ Its data files, in the generation folder its manifest names (see `store`):
     pixels.npz      images taken as pixels: the per-channel mean and deviation that standardize them
     encoder.keras   the encoder in Keras' format
     encoder.npz     the same encoder's weights and bit thresholds, for numpy inference
-    annoy.ann       an Annoy index with the Hamming metric
+    annoy.ann       an Annoy index with the Hamming metric (see `backends`)
 """
 
 import json
@@ -24,97 +24,12 @@ from ..codes import binary
 from ..errors import SemhashError
 from ..modality import MAX_QUERY_BYTES, named, of_source
 from ..models.autoencoder import ENCODER_KERAS, load_model
-from ..progress import progress_bar
 from . import store
+from .backends import ANNOY, AnnoyBackend, ExactScan, default_backend
 
 RECORDS = "records.jsonl"
 CODES = "codes.npy"
-ANNOY = "annoy.ann"
-# Annoy inspects this many nodes per result and tree by default (its own default is 1):
-# learned codes repeat (72 test documents had 14 distinct codes), and repeats cost Annoy recall.
-SEARCH_NODES_PER_RESULT_AND_TREE = 10
-# Up to this many codes an exact scan answers a query faster than Annoy at the default
-# search_k: measured 0.4 against 4.6 ms at 11,314 codes and 1.5 against 6.2 ms at 50,000;
-# a scan grows with the codes (7.9 ms at 200,000), Annoy hardly does. See docs/RESULTS.md.
-EXACT_SCAN_MAX = 100_000
-ANNOY_MAX_COUNT = 2**31 - 1  # Annoy reads k and search_k as C ints
 PICKLED = "a .npy or .npz file is not numpy's format, and semhash reads no pickle"
-
-
-def _annoy(n_bits):
-    from annoy import AnnoyIndex
-
-    return AnnoyIndex(n_bits, "hamming")
-
-
-def build_annoy(bits, trees, seed, show_progress=False):
-    """An Annoy index with the Hamming metric over boolean codes (rows by bits), built on
-    one thread so that `seed` fixes its trees."""
-    annoy = _annoy(bits.shape[1])
-    annoy.set_seed(seed)
-    with progress_bar("building Annoy index", range(len(bits)), show=show_progress) as bar:
-        for row in bar:
-            annoy.add_item(row, bits[row].astype(np.float32))
-    annoy.build(trees, n_jobs=1)
-    return annoy
-
-
-def _annoy_nodes(path, n_bits, mode="r"):
-    """A saved Hamming Annoy file as memory-mapped nodes (rows of bytes), with each node's
-    n_descendants and children[2]; None for a file that is not whole nodes of annoylib's
-    Node<int32, uint64>: n_descendants, children[2], 4 bytes of padding, then the code words.
-    A node with more descendants than fit in place of its vector (`list_max`) splits into its
-    two children; one with fewer lists its items in place of the vector."""
-    node_size = 16 + 8 * -(-n_bits // 64)
-    size = path.stat().st_size
-    if not size or size % node_size:
-        return None
-    nodes = np.memmap(path, dtype=np.uint8, mode=mode).reshape(-1, node_size)
-    header = nodes[:, :12].copy().view("<i4")
-    return nodes, header[:, 0], header[:, 1:], (node_size - 4) // 4
-
-
-def _zero_unread_annoy_bytes(path, n_bits):
-    """Zero the bytes of a saved Hamming Annoy file that Annoy never reads, so that one seed
-    gives one file: Annoy builds each split node in uninitialised stack memory and sets only
-    its first code word, leaving the struct's padding and the other words to chance. A file
-    that does not fit the layout (see `_annoy_nodes`) is left as it is."""
-    layout = _annoy_nodes(path, n_bits, mode="r+")
-    if layout is None:
-        return
-    nodes, descendants, children, list_max = layout
-    split = descendants > list_max
-    if np.any(descendants < 1) or np.any((children[split] < 0) | (children[split] >= len(nodes))):
-        return
-    nodes[split, 12:16] = 0
-    nodes[split, 24:] = 0
-    nodes.flush()
-
-
-def annoy_file_problem(path, n_bits, n_items):
-    """Why Annoy's C++ reader must not be handed the file at `path`, or None when every node
-    it would follow stays inside the file: the first `n_items` nodes are items, the last ones
-    are roots over all of them, split nodes point at nodes of the file, and item lists name
-    items. (A damaged file otherwise crashes the process inside Annoy.)"""
-    layout = _annoy_nodes(path, n_bits)
-    if layout is None:
-        return f"it is not whole {n_bits}-bit Annoy nodes"
-    nodes, descendants, children, list_max = layout
-    n_nodes = len(nodes)
-    if n_nodes <= n_items or np.any(descendants[:n_items] != 1):
-        return f"its first {n_items} nodes are not the items"
-    if np.any(descendants < 1) or np.any(descendants > n_items) or descendants[-1] != n_items:
-        return "its nodes' counts of descendants do not fit the items"
-    split = descendants > list_max
-    if np.any((children[split] < 0) | (children[split] >= n_nodes)):
-        return "a split node points outside the file"
-    listing = np.flatnonzero((descendants > 1) & ~split)
-    if len(listing):
-        items = np.ascontiguousarray(nodes[listing, 4 : 4 + 4 * list_max]).view("<i4")
-        named = np.arange(list_max) < descendants[listing, None]
-        if np.any(named & ((items < 0) | (items >= n_items))):
-            return "an item list names items that are not in the index"
-    return None
 
 
 class Index:
@@ -167,11 +82,10 @@ class Index:
     def _trained(cls, manifest, X, features, model, records, trees, show_progress):
         """Fit `model` on the feature rows X, encode them and build Annoy over the codes."""
         bits = model.fit_encode(X)
-        annoy = build_annoy(bits, trees, model.seed, show_progress)
+        annoy = AnnoyBackend(trees, model.seed).build(bits, show_progress)
         manifest = {
             **manifest,
             "bits": model.bits,
-            "annoy": {"metric": "hamming", "trees": trees, "seed": model.seed},
             "training": {
                 key: model.history_[key] for key in ("loss_before_finetuning", "loss_after_finetuning")
             },
@@ -181,6 +95,7 @@ class Index:
     def save(self, folder):
         """Write the index to `folder` atomically (see `store`): a crash at any moment leaves an
         earlier index there whole, and nothing semhash did not write is replaced."""
+        annoy = self.annoy()  # an opened index's Annoy file is read before a writer may remove it
 
         def write_files(data):
             written = {"features": self.features.save(data), "model": self.model.save(data)}
@@ -188,8 +103,7 @@ class Index:
             with open(data / RECORDS, "w", encoding="utf-8") as out:
                 for record in self.records:
                     out.write(json.dumps(record, ensure_ascii=False) + "\n")
-            self._annoy.save(str(data / ANNOY))
-            _zero_unread_annoy_bytes(data / ANNOY, self.bits)
+            written["annoy"] = annoy.save(data)
             return written
 
         self.manifest = store.write(folder, self.manifest, write_files)
@@ -237,22 +151,14 @@ class Index:
         return cls(manifest, features, model, packed, records, folder=folder)
 
     def annoy(self):
-        """The Annoy index, memory-mapped from the folder on first use, once its file has been
-        checked: Annoy's C++ reader trusts every byte, and a damaged file would crash it."""
+        """The Annoy backend, read from the folder on first use, once its file has been checked
+        (see `AnnoyBackend.load`)."""
         if self._annoy is None:
-            path = store.data_folder(self.folder, self.manifest) / ANNOY
-            if not path.is_file():
+            data = store.data_folder(self.folder, self.manifest)
+            if not (data / ANNOY).is_file():
                 raise SemhashError(f"{self.folder} was replaced since it was opened; open it again")
-            store.verify(self.folder, self.manifest, [ANNOY])
-            problem = annoy_file_problem(path, self.bits, len(self))
-            if problem:
-                raise SemhashError(f"{path} is damaged: {problem}; rebuild the index with `semhash index`")
-            annoy = _annoy(self.bits)
-            try:
-                annoy.load(str(path))
-            except OSError as error:
-                raise SemhashError(f"{path} cannot be read ({error}); rebuild the index") from None
-            self._annoy = annoy
+            self._annoy = AnnoyBackend.load(data, self.manifest["annoy"], self.packed, self.bits,
+                                            verify=lambda names: store.verify(self.folder, self.manifest, names))
         return self._annoy
 
     def encode(self, items):
@@ -263,24 +169,15 @@ class Index:
         """Rows and Hamming distances of the `k` codes nearest to a packed `query`.
 
         exact: True scans every code, False asks Annoy, None (the default) scans where
-        that is faster: up to EXACT_SCAN_MAX codes. search_k: the Annoy nodes to inspect,
-        by default 10 x trees x k. Both are cut to what the index holds: k to its codes,
-        search_k to every code in every tree (Annoy's counts are 32-bit).
+        that is faster: up to EXACT_SCAN_MAX codes (see `backends.default_backend`).
+        search_k: the Annoy nodes to inspect, by default 10 x trees x k. Both are cut to
+        what the index holds: k to its codes, search_k to every code in every tree.
         """
-        if k < 1:
-            raise SemhashError(f"k is the number of results; give 1 or more, not {k}")
-        k = min(k, len(self.packed))
         if exact is None:
-            exact = len(self.packed) <= EXACT_SCAN_MAX
+            exact = default_backend(len(self.packed)) == "exact"
         if exact:
-            return binary.nearest(self.packed, query, k)
-        trees = self.manifest["annoy"]["trees"]
-        if search_k is None:
-            search_k = SEARCH_NODES_PER_RESULT_AND_TREE * trees * k
-        search_k = min(search_k, trees * len(self.packed), ANNOY_MAX_COUNT)
-        bits = binary.unpack(query[None, :], self.bits)[0].astype(np.float32)
-        rows, distances = self.annoy().get_nns_by_vector(bits, k, search_k=search_k, include_distances=True)
-        return np.array(rows, dtype=np.int64), np.array(distances, dtype=np.int64)
+            return ExactScan(self.packed).search(query, k)
+        return self.annoy().search(query, k, search_k)
 
     def _hits(self, rows, distances):
         """Result dicts: the record's id, path and label, the distance and score, then
