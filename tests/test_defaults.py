@@ -8,6 +8,7 @@ from test_cli_images import write_png_folder
 
 from semhash import ConvStackedAutoencoder, SemhashError, StackedAutoencoder, defaults
 from semhash.cli import cli
+from semhash.modality import MODALITIES
 
 
 class Built(BaseException):
@@ -70,3 +71,12 @@ def test_help_states_every_rows_default():
 def test_an_unknown_pairing_of_model_and_features_is_refused():
     with pytest.raises(SemhashError, match="reads pixels, not patches"):
         defaults.model("images", "conv", "patches")
+
+
+def test_each_modality_names_options_that_index_takes():
+    index_options = {param.name for param in cli.commands["index"].params}
+    for modality in MODALITIES.values():
+        names = {*modality.options, *modality.source_options, *modality.feature_options}
+        assert names <= index_options, modality.name
+    text, images = (set(MODALITIES[name].options) for name in ("text", "images"))
+    assert not text & images  # an option of one modality alone is refused for the other

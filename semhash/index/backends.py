@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import defaults
 from ..codes import binary
 from ..errors import SemhashError
 from ..progress import progress_bar
@@ -168,7 +169,7 @@ class AnnoyBackend(Backend):
 
     name = "annoy"
 
-    def __init__(self, trees=32, seed=0):
+    def __init__(self, trees=defaults.TREES, seed=defaults.SEED):
         self.trees = trees
         self.seed = seed
         self.annoy = None  # Annoy's index, once built or loaded
