@@ -41,7 +41,7 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except UsageProblem as error:
-            raise click.UsageError(str(error), ctx) from None
+            raise click.UsageError(str(error)) from None
         except SemhashError as error:
             raise click.ClickException(str(error)) from None
         except KeyboardInterrupt:

@@ -68,13 +68,16 @@ def model(kind, arch="dense", features=None, **settings):
 
 def described(name):
     """The default of the model setting `name` in words, for every row of the table that has it:
-    e.g. "10 for text and images as patches, 0 for images as pixels"."""
+    e.g. "10 for text and images (patches); 0 for images (pixels) and images (conv)", or the one
+    value where every row has it."""
     by_value = {}
     for kind, arch, features in MODELS:
         params = model_params(kind, arch, features)
         if name in params:
             value = params[name]
             value = ",".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
-            where = kind if kind == features else f"{kind} as {features}" if arch == "dense" else f"{kind}, {arch}"
+            where = kind if kind == features else f"{kind} ({features if arch == 'dense' else arch})"
             by_value.setdefault(value, []).append(where)
-    return ", ".join(f"{value} for {' and '.join(wheres)}" for value, wheres in by_value.items())
+    if len(by_value) == 1 and len(next(iter(by_value.values()))) == len(MODELS):
+        return next(iter(by_value))
+    return "; ".join(f"{value} for {' and '.join(wheres)}" for value, wheres in by_value.items())

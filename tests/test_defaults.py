@@ -64,8 +64,8 @@ def test_help_states_every_rows_default():
     help_text = " ".join(CliRunner().invoke(cli, ["index", "--help"], terminal_width=1000).output.split())
     for name, option in [("neighbours", "--neighbours"), ("hidden", "--hidden"), ("epochs", "--epochs")]:
         assert defaults.described(name) in help_text, option
-    assert "10 for text and images as patches" in defaults.described("neighbours")
-    assert "0 for images as pixels" in defaults.described("neighbours")
+    assert defaults.described("neighbours") == "10 for text and images (patches); 0 for images (pixels) and images (conv)"
+    assert defaults.described("learning_rate") == "0.001"
 
 
 def test_an_unknown_pairing_of_model_and_features_is_refused():
