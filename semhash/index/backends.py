@@ -62,21 +62,24 @@ class Backend(abc.ABC):
 
 
 class ExactScan(Backend):
-    """Every code compared with the query (`binary.nearest`): exact, ties in row order, and
-    faster than Annoy up to EXACT_SCAN_MAX codes. It keeps nothing but the packed codes,
-    which the index saves itself."""
+    """Every code compared with the query (`binary.scan`): exact, ties in row order, and
+    faster than Annoy up to EXACT_SCAN_MAX codes. It keeps nothing but the packed codes, which
+    the index saves itself, and their 64-bit word view (`binary.words`), made when it is built
+    or loaded rather than on each query."""
 
     name = "exact"
 
     def __init__(self, packed=None):
         self.packed = packed
+        self.words = None if packed is None else binary.words(packed)
 
     def build(self, bits):
         self.packed = binary.pack(bits)
+        self.words = binary.words(self.packed)
         return self
 
     def search(self, query, k):
-        return binary.nearest(self.packed, query, _result_count(k, len(self.packed)))
+        return binary.scan(self.words, query, _result_count(k, len(self.packed)))
 
     def save(self, folder):
         return {}
