@@ -20,8 +20,8 @@ def hamming(packed, query):
 
 WORD_BYTES = 8
 # The exact scan reads this many bytes of 64-bit words at a time, so that a chunk's words, XORs
-# and distances stay in a core's cache: 512 KiB (65,536 codes of 64 bits) was the fastest of
-# 128 KiB to 2 MiB on 1,000,000 codes of 64 and 128 bits (see docs/RESULTS.md).
+# and distances stay in a core's cache: 512 KiB (65,536 codes of 64 bits) beat 128 KiB and
+# 2 MiB on 1,000,000 codes of 64 bits (see docs/RESULTS.md).
 SCAN_CHUNK_BYTES = 1 << 19
 # The scan's first read: few enough rows that the cut-off it gives costs little to find.
 FIRST_ROWS = 2048
