@@ -318,7 +318,7 @@ def index(ctx, corpus_path, output, kind, patterns, max_document_bytes, follow_l
 @click.option("--index", "index_dir", type=click.Path(path_type=Path),
               help="Index folder [default: the only one under indexes/].")
 @click.option("--exact/--annoy", default=None,
-              help="Rank by an exact Hamming scan of all codes, or ask Annoy [default: exact up to 100,000 codes].")
+              help="Rank by an exact Hamming scan of all codes, or ask Annoy [default: exact up to 1,000,000 codes].")
 @click.option("--search-k", type=click.IntRange(1), help="Annoy nodes to inspect [default: 10 x trees x k].")
 @click.option("--grid", type=click.Path(path_type=Path), metavar="OUT.png",
               help="Images: also draw the query and its results, with distances and labels, into a PNG.")

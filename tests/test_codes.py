@@ -1,4 +1,6 @@
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from semhash.codes import binary
 
@@ -26,3 +28,46 @@ def test_nearest_is_exact_and_breaks_ties_by_position():
 def test_bit_balance():
     bits = np.array([[1, 0], [1, 1], [0, 0], [1, 0]], dtype=bool)
     np.testing.assert_allclose(binary.bit_balance(binary.pack(bits), 2), [0.75, 0.25])
+
+
+def brute_force(bits, query, k):
+    """Every distance counted bit by bit, sorted stably: rows in database order among ties."""
+    distances = (bits != query).sum(axis=1)
+    rows = np.argsort(distances, kind="stable")[:k]
+    return rows, distances[rows]
+
+
+@st.composite
+def databases(draw):
+    """Boolean codes of 1 to 256 bits, all random or a few codes repeated (many ties), a query
+    among or beside them, a k that may pass the rows, and a chunk of a few rows or the default."""
+    n_bits = draw(st.integers(1, 256))
+    n_rows = draw(st.integers(1, 300))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    bits = rng.random((n_rows, n_bits)) < 0.5
+    if draw(st.booleans()):
+        bits = bits[rng.integers(0, min(draw(st.integers(1, 5)), n_rows), n_rows)]
+    query = bits[rng.integers(n_rows)] if draw(st.booleans()) else rng.random(n_bits) < 0.5
+    chunk_bytes = draw(st.sampled_from([8, 24, 256, binary.SCAN_CHUNK_BYTES]))
+    return bits, query, draw(st.integers(1, n_rows + 3)), chunk_bytes
+
+
+@settings(max_examples=300, deadline=None)
+@given(databases())
+def test_the_scan_is_the_brute_force_answer_with_ties_in_database_order(database):
+    bits, query, k, chunk_bytes = database
+    packed = binary.pack(bits)
+    rows, distances = binary.scan(binary.words(packed), binary.pack(query[None])[0], k, chunk_bytes)
+    expected_rows, expected = brute_force(bits, query, k)
+    assert rows.dtype == distances.dtype == np.int64
+    np.testing.assert_array_equal(rows, expected_rows)
+    np.testing.assert_array_equal(distances, expected)
+
+
+def test_the_word_view_pads_each_code_with_zero_bytes():
+    packed = np.arange(2 * 9, dtype=np.uint8).reshape(2, 9)
+    view = binary.words(packed)
+    assert view.shape == (2, 2) and view.dtype == np.uint64 and view.flags.c_contiguous
+    padded = np.zeros((2, 16), dtype=np.uint8)
+    padded[:, :9] = packed
+    np.testing.assert_array_equal(view.T.copy().view(np.uint8), padded)

@@ -22,9 +22,12 @@ ANNOY = "annoy.ann"
 # learned codes repeat (72 test documents had 14 distinct codes), and repeats cost Annoy recall.
 SEARCH_NODES_PER_RESULT_AND_TREE = 10
 # Up to this many codes an exact scan answers a query faster than Annoy at the default
-# search_k: measured 0.4 against 4.6 ms at 11,314 codes and 1.5 against 6.2 ms at 50,000;
-# a scan grows with the codes (7.9 ms at 200,000), Annoy hardly does. See docs/RESULTS.md.
-EXACT_SCAN_MAX = 100_000
+# search_k: at 1,000,000 codes of 64 bits (benchmarks/search_scale.py, docs/RESULTS.md) the
+# word scan took 0.8 ms for the top 10 and 0.9 ms for the top 100, Annoy 1.7 to 1.9 and 12 to
+# 29 ms; only for the top 1 was Annoy faster (0.25 against 0.7 ms, recall .5 on random codes).
+# The scan grows with the codes, Annoy hardly does: the top-10 crossover lies near 2,000,000
+# by that growth, not measured, so the limit stays at what was measured.
+EXACT_SCAN_MAX = 1_000_000
 ANNOY_MAX_COUNT = 2**31 - 1  # Annoy reads k and search_k as C ints
 
 
@@ -62,21 +65,24 @@ class Backend(abc.ABC):
 
 
 class ExactScan(Backend):
-    """Every code compared with the query (`binary.nearest`): exact, ties in row order, and
-    faster than Annoy up to EXACT_SCAN_MAX codes. It keeps nothing but the packed codes,
-    which the index saves itself."""
+    """Every code compared with the query (`binary.scan`): exact, ties in row order, and
+    faster than Annoy up to EXACT_SCAN_MAX codes. It keeps nothing but the packed codes, which
+    the index saves itself, and their 64-bit word view (`binary.words`), made when it is built
+    or loaded rather than on each query."""
 
     name = "exact"
 
     def __init__(self, packed=None):
         self.packed = packed
+        self.words = None if packed is None else binary.words(packed)
 
     def build(self, bits):
         self.packed = binary.pack(bits)
+        self.words = binary.words(self.packed)
         return self
 
     def search(self, query, k):
-        return binary.nearest(self.packed, query, _result_count(k, len(self.packed)))
+        return binary.scan(self.words, query, _result_count(k, len(self.packed)))
 
     def save(self, folder):
         return {}

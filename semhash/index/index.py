@@ -48,6 +48,7 @@ class Index:
         self.packed = packed
         self.records = records
         self._annoy = annoy
+        self._scan = None  # the ExactScan over packed, made on the first exact search
         self.folder = folder
 
     @property
@@ -176,7 +177,9 @@ class Index:
         if exact is None:
             exact = default_backend(len(self.packed)) == "exact"
         if exact:
-            return ExactScan(self.packed).search(query, k)
+            if self._scan is None:
+                self._scan = ExactScan(self.packed)
+            return self._scan.search(query, k)
         return self.annoy().search(query, k, search_k)
 
     def _hits(self, rows, distances):

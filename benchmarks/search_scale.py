@@ -1,0 +1,171 @@
+"""Exact and approximate search over many codes: semhash's backends beside faiss, one thread.
+
+    python benchmarks/search_scale.py --sizes 100000 1000000 --bits 32 64 128 [--ten-million]
+        [--queries 200] [--annoy-max 1000000] [--chunk-bytes 131072 524288] [--json out.json]
+
+For each size, code length and kind of codes (random; or "learned": a few thousand random
+centres, each copied with up to three random bit flips, so that many codes repeat exactly, as
+learned codes do), it times per query (the median over --queries queries, one query at a time)
+top-1, 10 and 100 by: semhash's exact scan (`ExactScan`); the previous scan, kept below as
+`previous_nearest` (the byte-by-byte scan that argpartitioned every distance; skipped past
+1,000,000 codes); Annoy (`AnnoyBackend` at its defaults, up to --annoy-max codes, with its build
+time); and faiss `IndexBinaryFlat` where faiss is installed (it is no dependency of semhash).
+Recall is against the exact answer, counting an item whose distance is no worse than the exact
+k-th (`metrics.recall_at_k`). The scan's answers are checked identical to the previous scan's.
+--chunk-bytes times the scan again with other chunk sizes. Prints a Markdown table.
+"""
+
+import os
+
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_name] = "1"  # before numpy and faiss load their thread pools
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+from semhash.codes import binary  # noqa: E402
+from semhash.evaluation.metrics import recall_at_k  # noqa: E402
+from semhash.index.backends import AnnoyBackend, ExactScan  # noqa: E402
+
+try:
+    import faiss
+except ImportError:
+    faiss = None
+
+KS = (1, 10, 100)
+CENTRES = 3000
+PREVIOUS_MAX = 1_000_000
+
+
+def previous_nearest(packed, query, k):
+    """The previous version of `binary.nearest`, kept as the reference the new scan is timed
+    against: XOR and popcount byte by byte, then argpartition every distance."""
+    distances = np.bitwise_count(np.bitwise_xor(packed, query)).sum(axis=1, dtype=np.int64)
+    k = min(k, len(distances))
+    if k < len(distances):
+        candidates = np.argpartition(distances, k - 1)[:k]
+        cutoff = distances[candidates].max()
+        candidates = np.flatnonzero(distances <= cutoff)
+    else:
+        candidates = np.arange(len(distances))
+    order = candidates[np.argsort(distances[candidates], kind="stable")][:k]
+    return order, distances[order]
+
+
+def generate(kind, n, n_bits, n_queries, rng):
+    """Packed codes and queries: uniformly random, or copies of CENTRES random centres with up to
+    three random bits flipped (the queries are drawn the same way)."""
+    n_bytes = n_bits // 8
+    if kind == "random":
+        return rng.integers(0, 256, (n, n_bytes), dtype=np.uint8), rng.integers(0, 256, (n_queries, n_bytes), dtype=np.uint8)
+    centres = rng.integers(0, 256, (CENTRES, n_bytes), dtype=np.uint8)
+
+    def copies(count):
+        codes = centres[rng.integers(0, CENTRES, count)]
+        for _ in range(3):
+            flip = rng.random(count) < 0.5
+            bit = rng.integers(0, n_bits, count)
+            codes[flip, bit[flip] // 8] ^= (128 >> (bit[flip] % 8)).astype(np.uint8)
+        return codes
+
+    return copies(n), copies(n_queries)
+
+
+def timed(search, queries):
+    """(median ms per query, the answers)."""
+    seconds, answers = [], []
+    for query in queries:
+        started = time.perf_counter()
+        answers.append(search(query))
+        seconds.append(time.perf_counter() - started)
+    return 1000 * statistics.median(seconds), answers
+
+
+def measure(kind, n, n_bits, args, rng):
+    packed, queries = generate(kind, n, n_bits, args.queries, rng)
+    row = {"kind": kind, "codes": n, "bits": n_bits, "distinct": len(np.unique(packed, axis=0)), "ks": {}}
+    scan = ExactScan(packed)
+    faiss_index = None
+    if faiss is not None:
+        faiss_index = faiss.IndexBinaryFlat(n_bits)
+        faiss_index.add(packed)
+    annoy = None
+    if n <= args.annoy_max:
+        started = time.perf_counter()
+        annoy = AnnoyBackend().build(binary.unpack(packed, n_bits))
+        row["annoy_build_s"] = round(time.perf_counter() - started, 1)
+    for k in KS:
+        cell = {}
+        cell["scan_ms"], exact = timed(lambda q: scan.search(q, k), queries)
+        exact_distances = np.array([distances for _, distances in exact])
+        for chunk_bytes in args.chunk_bytes:
+            cell[f"scan_ms_chunk_{chunk_bytes}"], _ = timed(lambda q: binary.scan(scan.words, q, k, chunk_bytes), queries)
+        if n <= PREVIOUS_MAX:
+            cell["previous_ms"], previous = timed(lambda q: previous_nearest(packed, q, k), queries)
+            for (rows, distances), (old_rows, old_distances) in zip(exact, previous, strict=True):
+                assert np.array_equal(rows, old_rows) and np.array_equal(distances, old_distances)
+        if faiss_index is not None:
+            cell["faiss_ms"], found = timed(lambda q: faiss_index.search(q[None], k)[0][0], queries)
+            cell["faiss_recall"] = round(recall_at_k(exact_distances, found), 4)
+            cell["scan_over_faiss"] = round(cell["scan_ms"] / cell["faiss_ms"], 2)
+        if annoy is not None:
+            cell["annoy_ms"], found = timed(lambda q: annoy.search(q, k)[1], queries)
+            cell["annoy_recall"] = round(recall_at_k(exact_distances, found), 4)
+        row["ks"][k] = cell
+        print(f"  {kind} {n:,} x {n_bits} bits, top-{k}: {cell}", flush=True)
+    return row
+
+
+def markdown(rows, chunk_bytes):
+    number = lambda value, digits=2: "" if value is None else f"{value:.{digits}f}"  # noqa: E731
+    lines = ["| codes | bits | kind (distinct) | k | scan ms | previous scan ms | faiss ms | scan / faiss "
+             "| faiss recall | Annoy ms | Annoy recall | Annoy build s |" + "".join(f" scan ms, {c // 1024} KiB chunks |" for c in chunk_bytes),
+             "|---|---|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(chunk_bytes)]
+    for row in rows:
+        for k, cell in row["ks"].items():
+            lines.append(
+                f"| {row['codes']:,} | {row['bits']} | {row['kind']} ({row['distinct']:,}) | {k} | {number(cell['scan_ms'])} "
+                f"| {number(cell.get('previous_ms'))} | {number(cell.get('faiss_ms'))} | {number(cell.get('scan_over_faiss'))} "
+                f"| {number(cell.get('faiss_recall'), 3)} | {number(cell.get('annoy_ms'))} | {number(cell.get('annoy_recall'), 3)} | {row.get('annoy_build_s', '')} |"
+                + "".join(f" {number(cell[f'scan_ms_chunk_{c}'])} |" for c in chunk_bytes)
+            )
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--ten-million", action="store_true", help="also 10,000,000 codes (mind memory and time)")
+    parser.add_argument("--bits", type=int, nargs="+", default=[32, 64, 128], choices=[32, 64, 128])
+    parser.add_argument("--kinds", nargs="+", default=["random", "learned"], choices=["random", "learned"])
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--annoy-max", type=int, default=1_000_000, help="build Annoy up to this many codes")
+    parser.add_argument("--chunk-bytes", type=int, nargs="*", default=[], help="also time the scan at these chunk sizes")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", help="write the measurements here")
+    args = parser.parse_args()
+    if faiss is None:
+        print("faiss is not installed: no IndexBinaryFlat reference in this run (pip install faiss-cpu)")
+    else:
+        faiss.omp_set_num_threads(1)
+    sizes = args.sizes + ([10_000_000] if args.ten_million else [])
+    rng = np.random.default_rng(args.seed)
+    rows = []
+    with threadpool_limits(1):
+        for n in sizes:
+            for n_bits in args.bits:
+                for kind in args.kinds:
+                    rows.append(measure(kind, n, n_bits, args, rng))
+    print(markdown(rows, args.chunk_bytes))
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump({"faiss": getattr(faiss, "__version__", None), "rows": rows}, out, indent=1)
+
+
+if __name__ == "__main__":
+    main()
