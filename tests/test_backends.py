@@ -8,8 +8,17 @@ from hypothesis import strategies as st
 from semhash.codes import binary
 from semhash.errors import SemhashError
 from semhash.index import backends
-from semhash.index.backends import (ANNOY, BACKENDS, EXACT_SCAN_MAX, AnnoyBackend, ExactScan, MultiIndexHashing,
-                                    create, default_backend, default_substrings)
+from semhash.index.backends import (
+    ANNOY,
+    BACKENDS,
+    EXACT_SCAN_MAX,
+    AnnoyBackend,
+    ExactScan,
+    MultiIndexHashing,
+    create,
+    default_backend,
+    default_substrings,
+)
 
 
 def codes(kind, n_bits, n=200, seed=0):
