@@ -14,6 +14,7 @@ from .defaults import BITS, FEATURES, SEED, SIZE, TREES, described
 from .errors import SemhashError, UsageProblem
 from .features.patches import PatchFeatures
 from .features.text import WEIGHTINGS, TextFeatures
+from .index.backends import BACKENDS
 from .index.index import Index
 from .index.store import MANIFEST, check_destination
 from .modality import IMAGES, MAX_QUERY_BYTES, MODALITIES, SOURCE_KINDS, check_query_size, of_source_kind
@@ -314,23 +315,33 @@ def index(ctx, corpus_path, output, kind, patterns, max_document_bytes, follow_l
 @click.option("--image", "image_path", metavar="PATH",
               help="Query with an image file, or one CIFAR-10 image as ARCHIVE#test_batch/17.")
 @click.option("--like", "like_id", metavar="ID", help="Query with an indexed document or image, by its id.")
-@click.option("-k", type=click.IntRange(1), default=10, show_default=True, help="How many results.")
+@click.option("-k", type=click.IntRange(1),
+              help="How many results [default: 10; with --radius, every item within it, -k the most shown].")
+@click.option("--radius", type=click.IntRange(0),
+              help="Every item whose code is within this many bits of the query's, nearest first, instead of "
+                   "the k nearest (Annoy, which may miss some, gives way to mih).")
 @click.option("--index", "index_dir", type=click.Path(path_type=Path),
               help="Index folder [default: the only one under indexes/].")
 @click.option("--exact/--annoy", default=None,
               help="Rank by an exact Hamming scan of all codes, or ask Annoy [default: exact up to 1,000,000 codes].")
+@click.option("--backend", type=click.Choice(list(BACKENDS)),
+              help="Search by name: exact (a scan of every code), mih (multi-index hashing: exact, and fast at "
+                   "millions of codes) or annoy (approximate) [default: as --exact/--annoy].")
 @click.option("--search-k", type=click.IntRange(1), help="Annoy nodes to inspect [default: 10 x trees x k].")
 @click.option("--grid", type=click.Path(path_type=Path), metavar="OUT.png",
               help="Images: also draw the query and its results, with distances and labels, into a PNG.")
 @click.option("--max-query-bytes", type=click.IntRange(1), default=MAX_QUERY_BYTES, show_default=True,
               help="Refuse a longer query text; stdin is read no further.")
 @click.option("--plain", is_flag=True, help="A readable table instead of JSON lines.")
-def query(text, text_file, image_path, like_id, k, index_dir, exact, search_k, grid, max_query_bytes, plain):
+def query(text, text_file, image_path, like_id, k, radius, index_dir, exact, backend, search_k, grid, max_query_bytes,
+          plain):
     """Find what is nearest in meaning to TEXT ('-' reads stdin), a --file, an --image or --like ID."""
     given = [name for name, value in (("TEXT", text), ("--file", text_file), ("--image", image_path),
                                       ("--like", like_id)) if value is not None]
     if len(given) != 1:
         raise click.UsageError("give exactly one of TEXT, --file F, --image PATH or --like ID")
+    if exact is not None and backend is not None:
+        raise click.UsageError("give --exact, --annoy or --backend, not two of them")
     text = read_query(text, text_file, max_query_bytes)
     if text is not None and not text.strip():
         raise click.UsageError("the query text is empty; give some words to search for")
@@ -348,9 +359,13 @@ def query(text, text_file, image_path, like_id, k, index_dir, exact, search_k, g
     item = None
     if like_id is None:
         item = modality.query_item(text=text, image=image_path, features=opened.features)
-        hits = opened.query(item, k, exact, search_k, max_query_bytes)
+    if radius is not None:
+        hits = (opened.within(item, radius, exact, max_query_bytes, backend) if like_id is None
+                else opened.within_like(like_id, radius, exact, backend))[:k]
+    elif like_id is None:
+        hits = opened.query(item, k or 10, exact, search_k, max_query_bytes, backend)
     else:
-        hits = opened.like(like_id, k, exact, search_k)
+        hits = opened.like(like_id, k or 10, exact, search_k, backend)
     if grid is not None:
         modality.draw(opened, grid, item, like_id, hits)
     columns = modality.hit_columns()

@@ -2,10 +2,23 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from semhash.codes import binary
 from semhash.errors import SemhashError
-from semhash.index.backends import ANNOY, BACKENDS, EXACT_SCAN_MAX, AnnoyBackend, ExactScan, create, default_backend
+from semhash.index import backends
+from semhash.index.backends import (
+    ANNOY,
+    BACKENDS,
+    EXACT_SCAN_MAX,
+    AnnoyBackend,
+    ExactScan,
+    MultiIndexHashing,
+    create,
+    default_backend,
+    default_substrings,
+)
 
 
 def codes(kind, n_bits, n=200, seed=0):
@@ -23,6 +36,18 @@ def reference(bits, query, k):
     return rows, distances[rows]
 
 
+def ball(bits, query, radius):
+    """Every row within `radius` bits, counted bit by bit, by distance then row."""
+    rows, distances = reference(bits, query, len(bits))
+    return rows[distances <= radius], distances[distances <= radius]
+
+
+def same(found, expected):
+    """Rows and distances equal, both int64."""
+    assert found[0].dtype == found[1].dtype == np.int64
+    assert [a.tolist() for a in found] == [a.tolist() for a in expected]
+
+
 def built(name, bits):
     return create(name, **({"trees": 8, "seed": 0} if name == "annoy" else {})).build(bits)
 
@@ -32,7 +57,7 @@ def everything(name, n):
     return {"search_k": 8 * n} if name == "annoy" else {}
 
 
-@pytest.mark.parametrize("name", ["exact", "annoy"])
+@pytest.mark.parametrize("name", ["exact", "annoy", "mih"])
 @pytest.mark.parametrize("kind", ["random", "repeated"])
 @pytest.mark.parametrize("n_bits", [16, 100])
 def test_backends_agree_with_brute_force(name, kind, n_bits):
@@ -47,11 +72,11 @@ def test_backends_agree_with_brute_force(name, kind, n_bits):
             assert distances.tolist() == expected.tolist()  # ties may pick other rows, never other distances
             np.testing.assert_array_equal(distances, binary.hamming(packed[rows], packed[row]))
             assert len(set(rows.tolist())) == k
-            if name == "exact":
+            if name != "annoy":
                 np.testing.assert_array_equal(rows, expected_rows)
 
 
-@pytest.mark.parametrize("name", ["exact", "annoy"])
+@pytest.mark.parametrize("name", ["exact", "annoy", "mih"])
 def test_k_is_cut_to_the_codes_and_must_be_positive(name):
     bits = codes("repeated", 16, n=30)
     backend = built(name, bits)
@@ -98,14 +123,99 @@ def test_the_exact_scan_keeps_nothing_of_its_own(tmp_path):
 
 
 def test_the_factory_makes_backends_by_name_and_refuses_others():
-    assert set(BACKENDS) == {"exact", "annoy"}
+    assert set(BACKENDS) == {"exact", "annoy", "mih"}
     assert type(create("exact")) is ExactScan
     annoy = create("annoy", trees=4, seed=7)
     assert type(annoy) is AnnoyBackend and (annoy.trees, annoy.seed) == (4, 7)
-    with pytest.raises(SemhashError, match="search backends are exact and annoy, not 'faiss'"):
+    assert create("mih", substrings=5).substrings == 5
+    with pytest.raises(SemhashError, match="search backends are exact, annoy, mih, not 'faiss'"):
         create("faiss")
 
 
 def test_the_default_backend_is_the_exact_scan_up_to_its_limit():
     assert default_backend(1) == default_backend(EXACT_SCAN_MAX) == "exact"
     assert default_backend(EXACT_SCAN_MAX + 1) == "annoy"
+
+
+@settings(max_examples=80, deadline=None)
+@given(n_bits=st.sampled_from([16, 32, 64, 100]), repeated=st.booleans(), seed=st.integers(0, 2**32 - 1),
+       data=st.data())
+def test_multi_index_hashing_is_the_exact_scan(n_bits, repeated, seed, data):
+    """Same rows and distances as brute force, ties in row order, for any k, radius and number of
+    substrings; with lookups made free, probing answers wherever its masks stay few (no scan)."""
+    bits = codes("repeated" if repeated else "random", n_bits, n=data.draw(st.integers(1, 300)), seed=seed)
+    substrings = data.draw(st.integers(-(-n_bits // 64), n_bits), label="substrings")
+    queries = binary.pack(np.concatenate([bits[:: max(1, len(bits) // 4)], codes("random", n_bits, n=3, seed=seed + 1)]))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(backends, "LOOKUP_COST", 0)
+        mih = MultiIndexHashing(substrings).build(bits)
+        if -(-n_bits // substrings) <= 16:  # at most C(16, 8) masks a probe: never a scan
+            mih.scan = None
+        for query in queries:
+            unpacked = binary.unpack(query[None, :], n_bits)[0]
+            for k in {1, 3, 10, data.draw(st.integers(1, len(bits) + 5), label="k")}:
+                same(mih.search(query, k), reference(bits, unpacked, k))
+            radius = data.draw(st.integers(0, n_bits + 1), label="radius")
+            same(mih.within(query, radius), ball(bits, unpacked, radius))
+
+
+def test_clustered_codes_are_answered_by_probing_at_the_default_costs():
+    """Learned-like codes (centres copied with a few bits flipped) never need the scan."""
+    rng = np.random.default_rng(0)
+    bits = (rng.random((40, 64)) < 0.5)[rng.integers(0, 40, 20_000)]
+    bits ^= rng.random(bits.shape) < 0.02
+    mih = MultiIndexHashing().build(bits)
+    assert mih.substrings == default_substrings(64, 20_000) == 4
+    mih.scan = None
+    packed = binary.pack(bits)
+    for row in range(0, 20_000, 1999):
+        same(mih.search(packed[row], 10), reference(bits, bits[row], 10))
+        same(mih.within(packed[row], 2), ball(bits, bits[row], 2))
+
+
+def test_multi_index_hashing_scans_where_probing_would_cost_more():
+    bits = codes("random", 64, n=500)
+    mih = MultiIndexHashing(2).build(bits)  # 32-bit substrings: probing past radius 1 costs more
+    scanned = []
+
+    class Counted(ExactScan):
+        def search(self, query, k):
+            scanned.append(k)
+            return super().search(query, k)
+
+    packed = binary.pack(bits)
+    mih.scan = Counted(packed)
+    same(mih.search(packed[7], 5), reference(bits, bits[7], 5))
+    assert scanned == [5]
+
+
+@pytest.mark.parametrize("name", ["exact", "mih"])
+def test_the_ball_is_every_code_within_the_radius(name):
+    bits = codes("repeated", 32, n=300)
+    backend = create(name).build(bits)
+    packed = binary.pack(bits)
+    for row in (0, 150):
+        for radius in (0, 1, 5, 16, 32, 10**6):
+            same(backend.within(packed[row], radius), ball(bits, bits[row], radius))
+    with pytest.raises(SemhashError, match="give 0 or more, not -1"):
+        backend.within(packed[0], -1)
+
+
+def test_annoy_refuses_a_ball():
+    with pytest.raises(SemhashError, match="Annoy cannot find every code within a radius"):
+        AnnoyBackend(trees=2).build(codes("random", 16, n=20)).within(np.zeros(2, np.uint8), 3)
+
+
+def test_substrings_follow_the_paper_and_fit_a_table_key(tmp_path):
+    assert default_substrings(64, 1_000_000) == 3 and default_substrings(64, 10_000_000) == 3
+    assert default_substrings(32, 65536) == 2 and default_substrings(16, 1) == 1
+    assert default_substrings(1024, 256) == 128 and default_substrings(200, 2) == 200 and default_substrings(1024, 1) == 16
+    bits = codes("random", 130, n=50)
+    for wrong in (2, 131):
+        with pytest.raises(SemhashError, match=f"so 3 or more, not {wrong}"):
+            MultiIndexHashing(wrong).build(bits)
+    mih = MultiIndexHashing(3).build(bits)
+    assert [length for _, length in mih.spans] == [44, 43, 43]
+    assert mih.save(tmp_path) == {"substrings": 3} and list(tmp_path.iterdir()) == []
+    loaded = MultiIndexHashing.load(tmp_path, {"substrings": 3}, binary.pack(bits), 130)
+    same(loaded.search(binary.pack(bits)[4], 7), reference(bits, bits[4], 7))

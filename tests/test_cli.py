@@ -236,3 +236,34 @@ def test_hostile_files_are_skipped_before_training_named_and_counted(runner, tmp
     assert "[default: 4194304;" in " ".join(runner.invoke(cli, ["index", "--help"]).stdout.split())
     misplaced = runner.invoke(cli, ["index", str(corpus), "--max-image-pixels", "100"])
     assert misplaced.exit_code == 2 and "--max-image-pixels only apply" in misplaced.stderr
+
+
+@pytest.mark.parametrize("search", [[], ["--backend", "mih"], ["--annoy"], ["--backend", "exact"]])
+def test_radius_gives_exactly_the_items_within_it(built_index, runner, search):
+    """--radius R prints the items of `-k` all of them that lie within R bits, in the same order;
+    -k caps how many."""
+    for query in (["football goal"], ["--like", "cooking/en-00.txt"]):
+        base = ["query", *query, "--index", str(built_index)]
+        everything = json_lines(runner.invoke(cli, [*base, "--exact", "-k", "100"]).stdout)
+        for radius in (0, 3, 16):
+            result = runner.invoke(cli, [*base, *search, "--radius", str(radius)])
+            assert result.exit_code == 0, result.output
+            assert json_lines(result.stdout) == [hit for hit in everything if hit["distance"] <= radius]
+        capped = runner.invoke(cli, [*base, *search, "--radius", "16", "-k", "4"])
+        assert json_lines(capped.stdout) == everything[:4]
+
+
+def test_the_backend_is_chosen_by_name(built_index, runner):
+    base = ["query", "bank rates", "--index", str(built_index), "-k", "20"]
+    exact = runner.invoke(cli, [*base, "--exact"])
+    assert runner.invoke(cli, [*base, "--backend", "mih"]).stdout == exact.stdout != ""
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--radius", "-1"], "Invalid value for '--radius'"),
+    (["--exact", "--backend", "mih"], "give --exact, --annoy or --backend, not two of them"),
+    (["--backend", "faiss"], "Invalid value for '--backend'"),
+])
+def test_a_negative_radius_or_two_backends_are_usage_errors(built_index, runner, args, message):
+    result = runner.invoke(cli, ["query", "bank", "--index", str(built_index), *args])
+    assert result.exit_code == 2 and "Usage:" in result.stderr and message in result.stderr

@@ -346,3 +346,33 @@ def test_a_damaged_array_file_is_not_met_with_advice_to_unpickle_it(saved, tmp_p
     with pytest.raises(SemhashError, match="damaged") as caught:
         Index.open(target)
     assert "unsafely" not in str(caught.value) and "allow_pickle" not in str(caught.value)
+
+
+def test_backends_are_chosen_by_name_and_mih_answers_as_the_scan(saved):
+    opened = Index.open(saved.folder)
+    for row in range(0, len(opened), 5):
+        for k in (1, 10, 100):
+            exact = [a.tolist() for a in opened.search(opened.packed[row], k, exact=True)]
+            assert [a.tolist() for a in opened.search(opened.packed[row], k, backend="mih")] == exact
+            assert [a.tolist() for a in opened.search(opened.packed[row], k, backend="exact")] == exact
+    assert opened.backend("mih") is opened.backend("mih")  # built once
+    assert opened.like("sports/en-00.txt", k=4, backend="mih") == opened.like("sports/en-00.txt", k=4, exact=True)
+    with pytest.raises(SemhashError, match="by exact or by name, not both"):
+        opened.search(opened.packed[0], 5, exact=True, backend="mih")
+    with pytest.raises(SemhashError, match="search backends are exact, annoy, mih, not 'faiss'"):
+        opened.search(opened.packed[0], 5, backend="faiss")
+
+
+@pytest.mark.parametrize("choice", [{}, {"backend": "mih"}, {"exact": False}, {"backend": "annoy"}])
+def test_within_is_every_item_within_the_radius(saved, choice):
+    """A ball is the nearest items cut at the radius, whichever backend is chosen: Annoy gives way to mih."""
+    opened = Index.open(saved.folder)
+    everything = opened.query("football goal striker", k=len(opened), exact=True)
+    around = opened.like("cooking/en-00.txt", k=len(opened), exact=True)
+    for radius in (0, 2, 5, 16):
+        assert opened.within("football goal striker", radius, **choice) == [
+            hit for hit in everything if hit["distance"] <= radius]
+        assert opened.within_like("cooking/en-00.txt", radius, **choice) == [
+            hit for hit in around if hit["distance"] <= radius]
+    with pytest.raises(SemhashError, match="give 0 or more, not -1"):
+        opened.within("football", -1, **choice)

@@ -25,7 +25,7 @@ from ..errors import SemhashError
 from ..modality import MAX_QUERY_BYTES, named, of_source
 from ..models.autoencoder import ENCODER_KERAS, load_model
 from . import store
-from .backends import ANNOY, AnnoyBackend, ExactScan, default_backend
+from .backends import ANNOY, AnnoyBackend, backend_class, default_backend
 
 RECORDS = "records.jsonl"
 CODES = "codes.npy"
@@ -37,8 +37,9 @@ class Index:
     search new items.
 
     Build one with `Index.build(source)`, write it with `save(folder)`, read it back with
-    `Index.open(folder)`, then `query(text or pixels)` or `like(item_id)`. What differs between
-    text and images is asked of `modality`.
+    `Index.open(folder)`, then `query(text or pixels)` or `like(item_id)` for the nearest items,
+    `within(text or pixels, radius)` or `within_like(item_id, radius)` for every item within a
+    Hamming radius. What differs between text and images is asked of `modality`.
     """
 
     def __init__(self, manifest, features, model, packed, records, annoy=None, folder=None):
@@ -48,7 +49,7 @@ class Index:
         self.packed = packed
         self.records = records
         self._annoy = annoy
-        self._scan = None  # the ExactScan over packed, made on the first exact search
+        self._built = {}  # the backends other than Annoy, built over the codes on first use
         self.folder = folder
 
     @property
@@ -166,21 +167,48 @@ class Index:
         """Packed codes of new items: texts, or uint8 images shaped (rows, height, width, 3)."""
         return binary.pack(self.model.encode(self.features.transform(items)))
 
-    def search(self, query, k=10, exact=None, search_k=None):
+    def backend(self, name):
+        """The search backend called `name` (see `backends.BACKENDS`): Annoy read from the folder
+        (see `annoy`), the others built over the codes on first use and kept."""
+        if name == AnnoyBackend.name:
+            return self.annoy()
+        if name not in self._built:
+            self._built[name] = backend_class(name).load(None, {}, self.packed, self.bits)
+        return self._built[name]
+
+    def _backend_name(self, exact, backend):
+        """The backend a search uses: `backend` by name; or, as before names, exact True for the
+        scan and False for Annoy; by default the faster for the index's size (see
+        `backends.default_backend`)."""
+        if backend is not None and exact is not None:
+            raise SemhashError("choose the search backend by exact or by name, not both")
+        if backend is not None:
+            return backend_class(backend).name
+        if exact is None:
+            return default_backend(len(self.packed))
+        return "exact" if exact else AnnoyBackend.name
+
+    def search(self, query, k=10, exact=None, search_k=None, backend=None):
         """Rows and Hamming distances of the `k` codes nearest to a packed `query`.
 
-        exact: True scans every code, False asks Annoy, None (the default) scans where
-        that is faster: up to EXACT_SCAN_MAX codes (see `backends.default_backend`).
+        backend: "exact" scans every code, "mih" probes multi-index hash tables (exact too, and
+        faster at millions of codes), "annoy" asks Annoy (approximate). exact: the older way to
+        choose, True for the scan and False for Annoy. With neither, the scan up to
+        EXACT_SCAN_MAX codes, Annoy beyond (see `backends.default_backend`).
         search_k: the Annoy nodes to inspect, by default 10 x trees x k. Both are cut to
         what the index holds: k to its codes, search_k to every code in every tree.
         """
-        if exact is None:
-            exact = default_backend(len(self.packed)) == "exact"
-        if exact:
-            if self._scan is None:
-                self._scan = ExactScan(self.packed)
-            return self._scan.search(query, k)
-        return self.annoy().search(query, k, search_k)
+        name = self._backend_name(exact, backend)
+        if name == AnnoyBackend.name:
+            return self.annoy().search(query, k, search_k)
+        return self.backend(name).search(query, k)
+
+    def ball(self, query, radius, exact=None, backend=None):
+        """Rows and Hamming distances of every code within `radius` bits of a packed `query`,
+        by distance, then row; the backend is chosen as by `search`, except that Annoy, which
+        may miss codes, gives way to multi-index hashing."""
+        name = self._backend_name(exact, backend)
+        return self.backend("mih" if name == AnnoyBackend.name else name).within(query, radius)
 
     def _hits(self, rows, distances):
         """Result dicts: the record's id, path and label, the distance and score, then
@@ -194,12 +222,21 @@ class Index:
             hits.append(hit)
         return hits
 
-    def query(self, item, k=10, exact=None, search_k=None, max_bytes=MAX_QUERY_BYTES):
-        """The `k` items whose codes are nearest to the code of `item`: a text (of at most
-        `max_bytes`) for an index of text, the pixels of an image (uint8, height x width x 3) for
-        one of images."""
+    def _code(self, item, max_bytes):
+        """The packed code of `item`: a text (of at most `max_bytes`) for an index of text, the
+        pixels of an image (uint8, height x width x 3) for one of images."""
         rows = self.modality.query_rows(self.features, item, max_bytes)
-        return self._hits(*self.search(binary.pack(self.model.encode(rows))[0], k, exact, search_k))
+        return binary.pack(self.model.encode(rows))[0]
+
+    def query(self, item, k=10, exact=None, search_k=None, max_bytes=MAX_QUERY_BYTES, backend=None):
+        """The `k` items whose codes are nearest to the code of `item` (a text or an image's
+        pixels, see `_code`); the backend is chosen as by `search`."""
+        return self._hits(*self.search(self._code(item, max_bytes), k, exact, search_k, backend))
+
+    def within(self, item, radius, exact=None, max_bytes=MAX_QUERY_BYTES, backend=None):
+        """Every item whose code is within `radius` bits of the code of `item`, nearest first,
+        ties in index order (see `ball`)."""
+        return self._hits(*self.ball(self._code(item, max_bytes), radius, exact, backend))
 
     def _row(self, item_id):
         for row, record in enumerate(self.records):
@@ -213,12 +250,19 @@ class Index:
         """The stored record of an indexed document or image."""
         return self.records[self._row(item_id)]
 
-    def like(self, item_id, k=10, exact=None, search_k=None):
+    def like(self, item_id, k=10, exact=None, search_k=None, backend=None):
         """The `k` items nearest to an indexed item, leaving the item itself out."""
         row = self._row(item_id)
-        found, distances = self.search(self.packed[row], k + 1, exact, search_k)
+        found, distances = self.search(self.packed[row], k + 1, exact, search_k, backend)
         keep = found != row
         return self._hits(found[keep][:k], distances[keep][:k])
+
+    def within_like(self, item_id, radius, exact=None, backend=None):
+        """Every item within `radius` bits of an indexed item, leaving the item itself out."""
+        row = self._row(item_id)
+        found, distances = self.ball(self.packed[row], radius, exact, backend)
+        keep = found != row
+        return self._hits(found[keep], distances[keep])
 
     def bit_balance(self):
         return binary.bit_balance(self.packed, self.bits)
