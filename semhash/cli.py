@@ -396,10 +396,14 @@ def read_query(text, text_file, limit):
 
 @cli.command()
 @click.argument("index_dir", metavar="INDEX", required=False, type=click.Path(path_type=Path))
+@click.option("--verify", is_flag=True,
+              help="Also check every file against its sha256, reading each in full (opening checks the small ones).")
 @click.option("--plain", is_flag=True, help="A readable summary instead of JSON.")
-def info(index_dir, plain):
+def info(index_dir, verify, plain):
     """Show an index's manifest and how evenly each bit splits its documents."""
     opened = Index.open(index_dir or default_index())
+    if verify:
+        opened.verify()
     balance = [round(float(share), 4) for share in opened.bit_balance()]
     if not plain:
         emit({**opened.manifest, "bit_balance": balance})

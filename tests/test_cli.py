@@ -63,6 +63,20 @@ def test_info_shows_manifest_and_bit_balance(built_index, runner):
     assert "bit balance" in plain.stdout
 
 
+def test_info_verify_reads_every_file_that_opening_does_not_hash(built_index, runner, tmp_path):
+    target = tmp_path / "index"
+    shutil.copytree(built_index, target)
+    assert runner.invoke(cli, ["info", str(target), "--verify"]).exit_code == 0
+    codes = target / json.loads((target / "manifest.json").read_text())["data"] / "codes.npy"
+    content = bytearray(codes.read_bytes())
+    content[-1] ^= 0xFF  # a code changed, numpy's header whole
+    codes.write_bytes(bytes(content))
+    assert runner.invoke(cli, ["info", str(target)]).exit_code == 0
+    damaged = runner.invoke(cli, ["info", str(target), "--verify"])
+    assert damaged.exit_code == 1 and "codes.npy does not match the sha256" in damaged.stderr
+    assert len(damaged.stderr.strip().splitlines()) == 1
+
+
 def test_default_index_is_the_only_one_under_indexes(built_index, runner, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     missing = runner.invoke(cli, ["query", "bank"])

@@ -9,6 +9,7 @@ from conftest import TINY_MODEL, write_corpus
 from semhash import Index, StackedAutoencoder, TextCorpus, TextFeatures
 from semhash.codes import binary
 from semhash.errors import SemhashError
+from semhash.index import records as item_records
 from semhash.index import store
 from semhash.index.backends import _annoy, _zero_unread_annoy_bytes, annoy_file_problem, build_annoy
 from semhash.index.index import MAX_QUERY_BYTES
@@ -29,13 +30,19 @@ def saved(tmp_path_factory):
 
 def test_round_trip_keeps_codes_records_and_answers(saved):
     opened = Index.open(saved.folder)
+    assert isinstance(opened.packed, np.memmap)  # mapped, not read
     np.testing.assert_array_equal(opened.packed, saved.packed)
-    assert opened.records == saved.records
+    assert len(opened.records) == len(saved.records) and list(opened.records) == saved.records
+    assert [opened.records[row] for row in np.arange(len(saved)) - 3] == saved.records[-3:] + saved.records[:-3]
+    assert [opened.records.row_of(record["id"]) for record in saved.records] == list(range(len(saved)))
+    assert opened.records.row_of("nope.txt") is None
+    with pytest.raises(IndexError):
+        opened.records[len(saved)]
     assert opened.query("football goal striker", k=5, exact=True) == saved.query("football goal striker", k=5, exact=True)
     manifest = json.loads((saved.folder / "manifest.json").read_text())
-    assert manifest["format_version"] == 2 and manifest["kind"] == "text" and manifest["bits"] == 16
+    assert manifest["format_version"] == 3 and manifest["kind"] == "text" and manifest["bits"] == 16
     assert set(manifest["files"]) == {"annoy.ann", "codes.npy", "encoder.keras", "encoder.npz", "lexicon.npz",
-                                      "records.jsonl", "vocabulary.txt"}
+                                      "records.sqlite", "vocabulary.txt"}
     for name, entry in manifest["files"].items():
         file = saved.folder / manifest["data"] / name
         assert entry == {"bytes": file.stat().st_size, "sha256": store.sha256(file)}
@@ -151,7 +158,7 @@ def test_each_save_is_a_new_generation_and_keeps_the_one_before(saved, tmp_path)
     for expected in ("generation-000002", "generation-000003"):
         saved.save(target)
         assert json.loads((target / "manifest.json").read_text())["data"] == expected
-        assert Index.open(target).records == saved.records
+        assert list(Index.open(target).records) == saved.records
     assert sorted(path.name for path in target.iterdir()) == [
         ".semhash.lock", "generation-000002", "generation-000003", "manifest.json", "notes.txt"]
     assert first == "generation-000001" and (target / "notes.txt").read_text() == "mine"
@@ -166,10 +173,25 @@ def test_stale_folders_of_the_old_swap_are_removed_by_the_next_save(saved, tmp_p
     assert sorted(path.name for path in tmp_path.iterdir()) == [".index.notes", "index"]
 
 
+def format_2_copy(saved, target):
+    """`saved` rewritten as semhash wrote indexes of format 2: the records in records.jsonl."""
+    shutil.copytree(saved.folder, target)
+    records = data(target) / "records.jsonl"
+    records.write_text("".join(json.dumps(record, ensure_ascii=False) + "\n" for record in saved.records),
+                       encoding="utf-8")
+    (data(target) / "records.sqlite").unlink()
+    manifest = json.loads((target / "manifest.json").read_text())
+    del manifest["files"]["records.sqlite"]
+    manifest["files"]["records.jsonl"] = {"bytes": records.stat().st_size, "sha256": store.sha256(records)}
+    (target / "manifest.json").write_text(json.dumps({**manifest, "format_version": 2}))
+    return target
+
+
 def format_1_copy(saved, target):
     """`saved` rewritten as semhash wrote indexes before format 2: the files beside the manifest."""
-    manifest = json.loads((saved.folder / "manifest.json").read_text())
-    shutil.copytree(data(saved.folder), target)
+    format_2 = format_2_copy(saved, target.with_name(f"{target.name}-format-2"))
+    manifest = json.loads((format_2 / "manifest.json").read_text())
+    shutil.copytree(data(format_2), target)
     files = {name: entry["bytes"] for name, entry in manifest.pop("files").items()}
     for key in ("data", "generation"):
         del manifest[key]
@@ -177,16 +199,21 @@ def format_1_copy(saved, target):
     return target
 
 
-def test_format_1_indexes_are_read_and_replaced_whole(saved, tmp_path):
-    target = format_1_copy(saved, tmp_path / "index")
+@pytest.mark.parametrize("version", [1, 2])
+def test_older_formats_are_read_and_replaced_whole(saved, tmp_path, version):
+    target = (format_1_copy if version == 1 else format_2_copy)(saved, tmp_path / "index")
     (target / "notes.txt").write_text("mine")
     opened = Index.open(target)
+    assert opened.manifest["format_version"] == version and isinstance(opened.records, list)
     assert opened.records == saved.records
+    assert opened.like("sports/en-00.txt", k=5, exact=True) == saved.like("sports/en-00.txt", k=5, exact=True)
+    assert opened.search(opened.packed[0], 5, exact=False)[1].tolist() == saved.search(saved.packed[0], 5, exact=True)[1].tolist()
     assert opened.search(opened.packed[0], 5, exact=False)[1].tolist() == saved.search(saved.packed[0], 5, exact=True)[1].tolist()
     saved.save(target)
-    assert sorted(path.name for path in target.iterdir()) == [".semhash.lock", "generation-000001", "manifest.json",
-                                                            "notes.txt"]
-    assert Index.open(target).records == saved.records
+    generations = ["generation-000001"] if version == 1 else ["generation-000001", "generation-000002"]
+    assert sorted(path.name for path in target.iterdir()) == [".semhash.lock", *generations, "manifest.json", "notes.txt"]
+    assert Index.open(target).manifest["format_version"] == store.FORMAT_VERSION
+    assert list(Index.open(target).records) == saved.records
 
 
 @pytest.mark.parametrize("make", [
@@ -207,8 +234,8 @@ def test_save_refuses_to_replace_anything_semhash_did_not_write(saved, tmp_path,
 def test_a_newer_format_is_not_replaced(saved, tmp_path):
     target = tmp_path / "index"
     shutil.copytree(saved.folder, target)
-    _edit_manifest(target, format_version=3)
-    with pytest.raises(SemhashError, match="index format 3"):
+    _edit_manifest(target, format_version=store.FORMAT_VERSION + 1)
+    with pytest.raises(SemhashError, match=f"index format {store.FORMAT_VERSION + 1}"):
         saved.save(target)
 
 
@@ -244,8 +271,12 @@ def _same_size_noise(path):
     (lambda f: _edit_manifest(f, format_version=99), "format 99"),
     (lambda f: _edit_manifest(f, format_version="2"), "format_version '2', not a whole number"),
     (lambda f: _edit_manifest(f, format_version=True), "format_version True, not a whole number"),
+    (lambda f: _same_size_noise(data(f) / "codes.npy"), "damaged .a .npy or .npz file is not numpy's format"),
+    (lambda f: _same_size_noise(data(f) / "records.sqlite"), r"records.sqlite is damaged \(.*\); rebuild it"),
+    (lambda f: _truncate(data(f) / "records.sqlite"), "records.sqlite has .* bytes, the manifest says"),
+    (lambda f: (data(f) / "records.sqlite").unlink(), "records.sqlite is missing"),
 ] + [(lambda f, name=name: _same_size_noise(data(f) / name), "does not match the sha256")
-     for name in ("codes.npy", "records.jsonl", "encoder.npz", "vocabulary.txt", "lexicon.npz")])
+     for name in ("encoder.npz", "vocabulary.txt", "lexicon.npz")])
 def test_damaged_index_gives_a_clear_error(saved, tmp_path, damage, message):
     target = tmp_path / "index"
     shutil.copytree(saved.folder, target)
@@ -254,12 +285,69 @@ def test_damaged_index_gives_a_clear_error(saved, tmp_path, damage, message):
         Index.open(target)
 
 
-def test_files_swapped_between_indexes_are_caught(saved, tmp_path):
+def _truncate(path, keep=None):
+    path.write_bytes(path.read_bytes()[:keep if keep is not None else path.stat().st_size // 2])
+
+
+@pytest.mark.parametrize("name", ["codes.npy", "records.jsonl"])
+def test_format_2_checks_every_file_it_parses_on_open(saved, tmp_path, name):
+    target = format_2_copy(saved, tmp_path / "index")
+    _same_size_noise(data(target) / name)
+    with pytest.raises(SemhashError, match=f"{name} does not match the sha256"):
+        Index.open(target)
+
+
+def _refit_manifest(folder, name):
+    """Record the size of the file `name` as it now is, so that only what reads it meets the damage."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"][name]["bytes"] = (data(folder) / name).stat().st_size
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _page_noise(path, page, size=4096):
+    content = bytearray(path.read_bytes())
+    content[page * size:(page + 1) * size] = np.random.default_rng(page).bytes(size)
+    path.write_bytes(bytes(content))
+
+
+@pytest.mark.parametrize("damage", [
+    lambda path: _truncate(path, 4096),  # the first page alone: the table's pages are gone
+    lambda path: _truncate(path, 100),  # SQLite's header alone
+    lambda path: path.write_bytes(path.read_bytes()[:100] + np.random.default_rng(1).bytes(path.stat().st_size - 100)),
+    lambda path: _page_noise(path, 1),  # opens; the lookup of an id meets it
+    lambda path: _page_noise(path, 3),  # opens and looks up; reading every record meets it
+])
+def test_records_damaged_past_the_size_check_give_a_message_not_a_traceback(saved, tmp_path, damage):
+    target = tmp_path / "index"
+    shutil.copytree(saved.folder, target)
+    damage(data(target) / "records.sqlite")
+    _refit_manifest(target, "records.sqlite")
+    with pytest.raises(SemhashError, match=r"records.sqlite (is damaged|holds rows|lacks row).*; rebuild it"):
+        opened = Index.open(target)
+        opened.like(saved.records[-1]["id"], k=len(saved))
+        list(opened.records)
+
+
+def test_damage_opening_does_not_read_is_found_by_verify(saved, tmp_path):
+    """The codes are mapped, not hashed, on open: noise past numpy's header, or codes swapped in
+    from another index of the same size, open and answer; `verify` reads every file and finds them."""
     other = build(write_corpus(tmp_path / "corpus", seed=1), seed=1).save(tmp_path / "other")
     target = tmp_path / "index"
     shutil.copytree(saved.folder, target)
+    Index.open(target).verify()
     shutil.copy(data(other.folder) / "codes.npy", data(target) / "codes.npy")  # the same size, other codes
+    opened = Index.open(target)
+    opened.query("football goal striker", k=5)
     with pytest.raises(SemhashError, match="codes.npy does not match the sha256"):
+        opened.verify()
+
+
+def test_codes_of_another_shape_are_refused(saved, tmp_path):
+    target = tmp_path / "index"
+    shutil.copytree(saved.folder, target)
+    np.save(data(target) / "codes.npy", np.asarray(saved.packed).reshape(-1, 1))  # the same bytes, another shape
+    _refit_manifest(target, "codes.npy")
+    with pytest.raises(SemhashError, match=r"codes.npy holds uint8 codes shaped \(144, 1\) where the manifest says 72 of 16"):
         Index.open(target)
 
 
@@ -336,7 +424,7 @@ def test_a_damaged_index_can_be_rebuilt_in_place(saved, tmp_path):
     with pytest.raises(SemhashError, match="garbles model"):
         Index.open(target)
     saved.save(target)
-    assert Index.open(target).records == saved.records
+    assert list(Index.open(target).records) == saved.records
 
 
 @pytest.mark.parametrize("name", ["codes.npy", "encoder.npz", "lexicon.npz"])
@@ -376,3 +464,19 @@ def test_within_is_every_item_within_the_radius(saved, choice):
             hit for hit in around if hit["distance"] <= radius]
     with pytest.raises(SemhashError, match="give 0 or more, not -1"):
         opened.within("football", -1, **choice)
+
+
+def test_records_keep_every_key_and_value_through_sqlite(tmp_path):
+    records = [
+        {"id": "a.txt", "path": "a.txt", "label": None, "snippet": "银行 bank", "sha256": "00"},
+        {"id": "data_batch_1/0", "label": "cat", "source": {"archive": "c.tar.gz", "batch": "data_batch_1", "index": 0}},
+        {"id": "b", "label": 3, "path": ["not", "text"], "later_field": {"added": True}},
+    ]
+    item_records.write_sqlite(tmp_path / "records.sqlite", records)
+    read = item_records.SqliteRecords(tmp_path / "records.sqlite", len(records))
+    assert list(read) == records and [read[row] for row in range(3)] == records
+    assert [read.row_of(record["id"]) for record in records] == [0, 1, 2]
+    with pytest.raises(SemhashError, match="holds rows 0 to 2 where the manifest says 4 items"):
+        item_records.SqliteRecords(tmp_path / "records.sqlite", 4)
+    with pytest.raises(SemhashError, match="two items have the same id"):
+        item_records.write_sqlite(tmp_path / "twice.sqlite", [records[0], records[0]])

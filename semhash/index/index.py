@@ -1,8 +1,9 @@
 """An index: the fitted features and encoder, the codes, the records and Annoy.
 
 Its data files, in the generation folder its manifest names (see `store`):
-    records.jsonl   one item a line: id, path, label, snippet, sha256 for a document;
-                    id, label, source (file, or archive, batch and position) for an image
+    records.sqlite  one item a row (see `records`): id, path, label, snippet, sha256 for a
+                    document; id, label, source (file, or archive, batch and position) for an
+                    image. Formats 1 and 2 hold records.jsonl, one item a line, instead
     codes.npy       packed binary codes, one row an item (uint8)
     vocabulary.txt  text: the terms, one a line with its document frequency
     lexicon.npz     text: jieba's word frequencies, so queries segment exactly as indexing did
@@ -13,7 +14,6 @@ Its data files, in the generation folder its manifest names (see `store`):
     annoy.ann       an Annoy index with the Hamming metric (see `backends`)
 """
 
-import json
 from pathlib import Path
 from zipfile import BadZipFile
 
@@ -24,12 +24,18 @@ from ..codes import binary
 from ..errors import SemhashError
 from ..modality import MAX_QUERY_BYTES, named, of_source
 from ..models.autoencoder import ENCODER_KERAS, load_model
+from . import records as item_records
 from . import store
 from .backends import ANNOY, AnnoyBackend, backend_class, default_backend
 
-RECORDS = "records.jsonl"
 CODES = "codes.npy"
 PICKLED = "a .npy or .npz file is not numpy's format, and semhash reads no pickle"
+# Files whose sha256 opening does not check: Annoy's (checked when Annoy is first asked for),
+# Keras' (not read to answer queries) and, from format 3 on, the two that grow with the items,
+# which would make opening read every byte: numpy's header check, the size check and the shape
+# check make a damaged codes.npy safe to map, and SQLite meets damage in records.sqlite as an
+# error (see `records`). `verify` checks them all.
+NOT_HASHED_AT_OPEN = {1: (), 2: (ANNOY, ENCODER_KERAS), 3: (ANNOY, ENCODER_KERAS, CODES, item_records.SQLITE)}
 
 
 class Index:
@@ -102,9 +108,7 @@ class Index:
         def write_files(data):
             written = {"features": self.features.save(data), "model": self.model.save(data)}
             np.save(data / CODES, self.packed, allow_pickle=False)
-            with open(data / RECORDS, "w", encoding="utf-8") as out:
-                for record in self.records:
-                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            item_records.write_sqlite(data / item_records.SQLITE, self.records)
             written["annoy"] = annoy.save(data)
             return written
 
@@ -114,8 +118,10 @@ class Index:
 
     @classmethod
     def open(cls, folder):
-        """Read an index written by `save`, checking its manifest, and the size and sha256 of
-        every file it reads; Annoy's file is checked when first asked for."""
+        """Read an index written by `save`, checking its manifest, the size of every file, and the
+        sha256 of each small file before it is parsed (see NOT_HASHED_AT_OPEN); the codes are
+        memory-mapped and the records fetched by row, so that opening reads as little at 10
+        million items as at 300. Annoy's file is checked when first asked for."""
         folder = Path(folder)
         try:
             return cls._opened(folder)
@@ -130,27 +136,34 @@ class Index:
     def _opened(cls, folder):
         manifest = store.read_manifest(folder)
         data = store.data_folder(folder, manifest)
-        store.verify(folder, manifest, [name for name in manifest["files"] if name not in (ANNOY, ENCODER_KERAS)])
+        unchecked = NOT_HASHED_AT_OPEN[manifest["format_version"]]
+        store.verify(folder, manifest, [name for name in manifest["files"] if name not in unchecked])
+        n = manifest["counts"]["documents"]
         try:
             features = named(manifest["kind"]).features_class(manifest["features"]).load(data, manifest["features"])
             model = load_model(data, manifest["model"])
-            packed = np.load(data / CODES, allow_pickle=False)
-            with open(data / RECORDS, encoding="utf-8") as lines:
-                records = [json.loads(line) for line in lines]
-            n = manifest["counts"]["documents"]
-            expected_shape = (n, (manifest["bits"] + 7) // 8)
+            packed = np.load(data / CODES, mmap_mode="r", allow_pickle=False)
+            if manifest["format_version"] < 3:
+                records = item_records.read_jsonl(data / item_records.JSONL)
         except FileNotFoundError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError, IndexError, OSError, EOFError, BadZipFile) as error:
             # numpy's advice for a file it takes for a pickle, to load it "unsafely", never fits here
             why = PICKLED if "allow_pickle" in str(error) else f"{type(error).__name__}: {error}"
-            raise SemhashError(f"{folder} is damaged ({why}); rebuild it with `semhash index`") from None
-        if packed.shape != expected_shape or len(records) != n:
-            raise SemhashError(
-                f"{folder} holds {len(records)} records and {packed.shape[0]} codes where the manifest "
-                f"says {n}; rebuild it with `semhash index`"
-            )
+            raise SemhashError(f"{folder} is damaged ({why}); {store.REBUILD}") from None
+        if packed.dtype != np.uint8 or packed.shape != (n, (manifest["bits"] + 7) // 8) or not packed.flags.c_contiguous:
+            raise SemhashError(f"{data / CODES} holds {packed.dtype} codes shaped {packed.shape} where the manifest "
+                               f"says {n} of {manifest['bits']} bits; {store.REBUILD}")
+        if manifest["format_version"] >= 3:
+            records = item_records.SqliteRecords(data / item_records.SQLITE, n)
+        elif len(records) != n:
+            raise SemhashError(f"{folder} holds {len(records)} records where the manifest says {n}; {store.REBUILD}")
         return cls(manifest, features, model, packed, records, folder=folder)
+
+    def verify(self):
+        """Check every file of the index against the sha256 its manifest records, reading each
+        in full: what opening leaves out (see NOT_HASHED_AT_OPEN). Format 1 records none."""
+        store.verify(self.folder, self.manifest, list(self.manifest["files"]))
 
     def annoy(self):
         """The Annoy backend, read from the folder on first use, once its file has been checked
@@ -239,9 +252,9 @@ class Index:
         return self._hits(*self.ball(self._code(item, max_bytes), radius, exact, backend))
 
     def _row(self, item_id):
-        for row, record in enumerate(self.records):
-            if record["id"] == item_id:
-                return row
+        row = item_records.row_of(self.records, item_id)
+        if row is not None:
+            return row
         cifar = str(self.manifest["source"].get("kind", "")).startswith("cifar")
         how = "a batch and a position, like data_batch_1/0" if cifar else "paths relative to the indexed folder"
         raise SemhashError(f"no item {item_id!r} in {self.folder}; ids are {how}")

@@ -28,8 +28,9 @@ from .. import __version__
 from ..errors import SemhashError
 
 FORMAT = "semhash-index"
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)  # 1: the data files beside the manifest, checked by size alone
+FORMAT_VERSION = 3
+# 1: the data files beside the manifest, checked by size alone; 2: records.jsonl, not records.sqlite
+READABLE_VERSIONS = (1, 2, 3)
 MANIFEST = "manifest.json"
 LOCK = ".semhash.lock"
 GENERATION = re.compile(r"generation-(\d{6,})")
