@@ -327,14 +327,17 @@ def index(ctx, corpus_path, output, kind, patterns, max_document_bytes, follow_l
 @click.option("--backend", type=click.Choice(list(BACKENDS)),
               help="Search by name: exact (a scan of every code), mih (multi-index hashing: exact, and fast at "
                    "millions of codes) or annoy (approximate) [default: as --exact/--annoy].")
+@click.option("--rerank/--no-rerank", default=True, show_default=True,
+              help="Order items at equal Hamming distance by their asymmetric distance to the query's "
+                   "real-valued code (TEXT, --file, --image), rather than by their order in the index.")
 @click.option("--search-k", type=click.IntRange(1), help="Annoy nodes to inspect [default: 10 x trees x k].")
 @click.option("--grid", type=click.Path(path_type=Path), metavar="OUT.png",
               help="Images: also draw the query and its results, with distances and labels, into a PNG.")
 @click.option("--max-query-bytes", type=click.IntRange(1), default=MAX_QUERY_BYTES, show_default=True,
               help="Refuse a longer query text; stdin is read no further.")
 @click.option("--plain", is_flag=True, help="A readable table instead of JSON lines.")
-def query(text, text_file, image_path, like_id, k, radius, index_dir, exact, backend, search_k, grid, max_query_bytes,
-          plain):
+def query(text, text_file, image_path, like_id, k, radius, index_dir, exact, backend, rerank, search_k, grid,
+          max_query_bytes, plain):
     """Find what is nearest in meaning to TEXT ('-' reads stdin), a --file, an --image or --like ID."""
     given = [name for name, value in (("TEXT", text), ("--file", text_file), ("--image", image_path),
                                       ("--like", like_id)) if value is not None]
@@ -360,10 +363,10 @@ def query(text, text_file, image_path, like_id, k, radius, index_dir, exact, bac
     if like_id is None:
         item = modality.query_item(text=text, image=image_path, features=opened.features)
     if radius is not None:
-        hits = (opened.within(item, radius, exact, max_query_bytes, backend) if like_id is None
+        hits = (opened.within(item, radius, exact, max_query_bytes, backend, rerank) if like_id is None
                 else opened.within_like(like_id, radius, exact, backend))[:k]
     elif like_id is None:
-        hits = opened.query(item, k or 10, exact, search_k, max_query_bytes, backend)
+        hits = opened.query(item, k or 10, exact, search_k, max_query_bytes, backend, rerank)
     else:
         hits = opened.like(like_id, k or 10, exact, search_k, backend)
     if grid is not None:

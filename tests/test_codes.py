@@ -71,3 +71,10 @@ def test_the_word_view_pads_each_code_with_zero_bytes():
     padded = np.zeros((2, 16), dtype=np.uint8)
     padded[:, :9] = packed
     np.testing.assert_array_equal(view.T.copy().view(np.uint8), padded)
+
+
+def test_asymmetric_distance_weighs_each_disagreeing_bit_by_the_query_projection():
+    rng = np.random.default_rng(0)
+    projections, bits = rng.normal(size=(4, 21)), rng.random((9, 21)) < 0.5
+    expected = [[np.abs(query)[(query > 0) != row].sum() for row in bits] for query in projections]
+    np.testing.assert_allclose(binary.asymmetric(projections, binary.pack(bits), 21), expected)

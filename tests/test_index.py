@@ -480,3 +480,37 @@ def test_records_keep_every_key_and_value_through_sqlite(tmp_path):
         item_records.SqliteRecords(tmp_path / "records.sqlite", 4)
     with pytest.raises(SemhashError, match="two items have the same id"):
         item_records.write_sqlite(tmp_path / "twice.sqlite", [records[0], records[0]])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_reranked_is_a_full_sort_by_distance_then_asymmetric_distance(saved, seed):
+    """Every item at the k-th distance or nearer is weighed, not only those the search returned."""
+    opened = Index.open(saved.folder)
+    projections = np.random.default_rng(seed).normal(size=opened.bits)
+    packed = codes_of(projections)
+    everything = np.arange(len(opened))
+    hamming = binary.hamming(opened.packed, packed)
+    weighed = binary.asymmetric(projections[None], opened.packed, opened.bits)[0]
+    for k in (1, 5, 20):
+        rows, distances = opened.search(packed, k, exact=True)
+        found, found_distances = opened.reranked(projections, packed, rows, distances)
+        expected = everything[np.lexsort((everything, weighed, hamming))][:k]
+        assert found.tolist() == expected.tolist() and found_distances.tolist() == hamming[expected].tolist()
+
+
+def codes_of(projections):
+    return binary.pack(np.asarray(projections)[None] > 0)[0]
+
+
+def test_queries_rank_ties_by_asymmetric_distance_unless_told_not_to(saved):
+    opened = Index.open(saved.folder)
+    plain = opened.query("football goal striker coach", k=30, exact=True, rerank=False)
+    reranked = opened.query("football goal striker coach", k=30, exact=True)
+    assert [hit["distance"] for hit in plain] == [hit["distance"] for hit in reranked]
+    projections = opened._projections("football goal striker coach", 10_000)
+    rows, distances = opened.search(codes_of(projections), 30, exact=True)
+    assert [hit["id"] for hit in plain] == [opened.records[row]["id"] for row in rows]  # index order
+    weighed = binary.asymmetric(projections[None], opened.packed, opened.bits)[0]
+    row_of = {record["id"]: row for row, record in enumerate(opened.records)}
+    keys = [(hit["distance"], weighed[row_of[hit["id"]]]) for hit in reranked]
+    assert keys == sorted(keys)

@@ -97,3 +97,13 @@ def nearest(packed, query, k):
 def bit_balance(packed, n_bits):
     """The share of rows with each bit set; 0.5 everywhere is a perfectly balanced code."""
     return unpack(packed, n_bits).mean(axis=0)
+
+
+def asymmetric(projections, packed, n_bits):
+    """For each query's real-valued `projections` (queries by bits) and each packed code, the sum of
+    |projection| over the bits where the code disagrees with the projection's sign: the Hamming
+    distance with each bit weighted by how sure the query is of it (queries by codes, float64).
+    With signs s of a code, that is (|p|.sum() - p @ s) / 2."""
+    signs = unpack(packed, n_bits).astype(np.float64) * 2 - 1
+    projections = np.asarray(projections, dtype=np.float64)
+    return (np.abs(projections).sum(axis=1, keepdims=True) - projections @ signs.T) / 2

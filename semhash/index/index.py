@@ -28,6 +28,8 @@ from . import records as item_records
 from . import store
 from .backends import ANNOY, AnnoyBackend, backend_class, default_backend
 
+# At most this many items at the k-th distance or nearer are weighed by `Index.reranked`.
+RERANK_CANDIDATES = 10_000
 CODES = "codes.npy"
 PICKLED = "a .npy or .npz file is not numpy's format, and semhash reads no pickle"
 # Files whose sha256 opening does not check: Annoy's (checked when Annoy is first asked for),
@@ -235,21 +237,53 @@ class Index:
             hits.append(hit)
         return hits
 
-    def _code(self, item, max_bytes):
-        """The packed code of `item`: a text (of at most `max_bytes`) for an index of text, the
-        pixels of an image (uint8, height x width x 3) for one of images."""
-        rows = self.modality.query_rows(self.features, item, max_bytes)
-        return binary.pack(self.model.encode(rows))[0]
+    def _projections(self, item, max_bytes):
+        """The real values whose signs are the bits of `item`'s code: `item` is a text (of at most
+        `max_bytes`) for an index of text, the pixels of an image (uint8, height x width x 3) for
+        one of images."""
+        return self.model.projections(self.modality.query_rows(self.features, item, max_bytes))[0]
 
-    def query(self, item, k=10, exact=None, search_k=None, max_bytes=MAX_QUERY_BYTES, backend=None):
-        """The `k` items whose codes are nearest to the code of `item` (a text or an image's
-        pixels, see `_code`); the backend is chosen as by `search`."""
-        return self._hits(*self.search(self._code(item, max_bytes), k, exact, search_k, backend))
+    def query(self, item, k=10, exact=None, search_k=None, max_bytes=MAX_QUERY_BYTES, backend=None, rerank=True):
+        """The `k` items whose codes are nearest to the code of `item` (see `_projections`); the
+        backend is chosen as by `search`. With `rerank`, items at equal Hamming distance come in
+        the order of their asymmetric distance to the query's real-valued code (see `reranked`)."""
+        projections = self._projections(item, max_bytes)
+        packed = binary.pack(projections[None] > 0)[0]
+        rows, distances = self.search(packed, k, exact, search_k, backend)
+        if rerank:
+            rows, distances = self.reranked(projections, packed, rows, distances, exact, backend)
+        return self._hits(rows, distances)
 
-    def within(self, item, radius, exact=None, max_bytes=MAX_QUERY_BYTES, backend=None):
-        """Every item whose code is within `radius` bits of the code of `item`, nearest first,
-        ties in index order (see `ball`)."""
-        return self._hits(*self.ball(self._code(item, max_bytes), radius, exact, backend))
+    def reranked(self, projections, packed, rows, distances, exact=None, backend=None):
+        """`rows` and `distances` found for a query, ranked again: by Hamming distance, then by the
+        asymmetric distance (`binary.asymmetric`: each disagreeing bit weighted by how far the
+        query's real value lies from its cut), then by row. Learned codes repeat, so many items
+        often share the k-th distance: all of them are weighed (up to RERANK_CANDIDATES), not only
+        those the search happened to return; with Annoy, only those it returned."""
+        if not len(rows):
+            return rows, distances
+        candidates, candidate_distances = rows, distances
+        if self._backend_name(exact, backend) != AnnoyBackend.name:  # Annoy's answer is approximate anyway
+            within = self.ball(packed, int(distances.max()), exact, backend)
+            if len(within[0]) <= RERANK_CANDIDATES:  # else too many ties to weigh: order the ones found
+                candidates, candidate_distances = within
+        candidates, candidate_distances = self._by_asymmetric(projections, candidates, candidate_distances)
+        return candidates[: len(rows)], candidate_distances[: len(rows)]
+
+    def _by_asymmetric(self, projections, rows, distances):
+        """`rows` by Hamming distance, then asymmetric distance to `projections`, then row."""
+        weighed = binary.asymmetric(projections[None], self.packed[rows], self.bits)[0]
+        order = np.lexsort((rows, weighed, distances))
+        return rows[order], distances[order]
+
+    def within(self, item, radius, exact=None, max_bytes=MAX_QUERY_BYTES, backend=None, rerank=True):
+        """Every item whose code is within `radius` bits of the code of `item`, nearest first; ties
+        by asymmetric distance with `rerank` (see `reranked`), else in index order (see `ball`)."""
+        projections = self._projections(item, max_bytes)
+        rows, distances = self.ball(binary.pack(projections[None] > 0)[0], radius, exact, backend)
+        if rerank:
+            rows, distances = self._by_asymmetric(projections, rows, distances)
+        return self._hits(rows, distances)
 
     def _row(self, item_id):
         row = item_records.row_of(self.records, item_id)

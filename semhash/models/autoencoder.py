@@ -341,6 +341,11 @@ class StackedAutoencoder:
         """Binary codes (bool array, rows by bits), as the fitted binarization cuts them."""
         return self._binary(self._logits(X, progress_label))
 
+    def projections(self, X):
+        """The real values whose signs are the bits of X's codes (rows by bits): how far each
+        code falls on each side of each cut, which ranks codes at equal Hamming distance."""
+        return (self._logits(X) - self.thresholds_) @ self.rotation_
+
     def _binary(self, logits):
         return cut(logits, self.thresholds_, self.rotation_)
 
