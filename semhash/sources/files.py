@@ -3,6 +3,7 @@ it must skip (names that are not UTF-8, links out of the folder) and cannot loop
 files opened so that a FIFO or a device never blocks a run and a huge file is never read whole."""
 
 import collections
+import dataclasses
 import errno
 import os
 import stat
@@ -129,3 +130,46 @@ def walk(root, accept, follow_links=False):
 
 def _outside(target):
     return f"link outside the folder: it leads to {printable(target)}; give --follow-links to follow it"
+
+
+@dataclasses.dataclass(frozen=True)
+class Skipped:
+    """A file left out of the corpus, and why."""
+
+    path: str
+    reason: str
+
+    @property
+    def key(self):
+        """The reason's first part, before any ":", under which a manifest counts the file."""
+        return self.reason.split(":")[0]
+
+
+class FolderSource:
+    """What a reader of a folder of files shares, text and images alike: the walk of `root` for
+    the files it `accepts`, their count, and the files it skips, named through `on_warning` and
+    listed in `skipped`. A subclass sets root, follow_links, on_warning and skipped, and says which
+    files it `accepts` by their path relative to the root."""
+
+    def accepts(self, relative):
+        raise NotImplementedError
+
+    def _found(self):
+        """What a walk of the folder finds: the files accepted, and what a pass will skip, sorted."""
+        return sorted(walk(self.root, self.accepts, self.follow_links))
+
+    def paths(self):
+        """The candidate files, sorted, hidden files and folders left out; a pass skips some of them."""
+        return [found.path for found in self._found()]
+
+    def __len__(self):
+        """The number of candidate files, counting those a pass will skip."""
+        return len(self.paths())
+
+    def _skip(self, path, reason):
+        self.skipped.append(Skipped(str(path), reason))
+        self._warn(f"skipped {printable(path)}: {reason}")
+
+    def _warn(self, message):
+        if self.on_warning is not None:
+            self.on_warning(message)

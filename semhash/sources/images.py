@@ -9,8 +9,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..errors import SemhashError
-from .files import FileTooLarge, NotRegularFile, folder_root, open_regular, printable, walk
-from .text import Skipped
+from .files import FileTooLarge, FolderSource, NotRegularFile, folder_root, open_regular, printable
 
 ImageBatch = collections.namedtuple("ImageBatch", "pixels ids labels sources")
 ImageBatch.__doc__ = """A chunk of images: uint8 pixels (n, height, width, 3) in RGB, their ids, labels
@@ -71,7 +70,7 @@ def read_image(path, size, max_pixels=MAX_IMAGE_PIXELS, max_bytes=MAX_IMAGE_BYTE
         raise SemhashError(
             f"cannot read {printable(path)}: {_reason(error)}; give an image file Pillow can open"
         ) from None
-class ImageFolder:
+class ImageFolder(FolderSource):
     """The image files under `root`, found recursively: every file with a suffix of a format Pillow
     opens, hidden files and folders left out. A file's id is its path relative to `root`, its label
     its first-level subfolder, if any. Images are cropped about the centre to the aspect of `size`
@@ -93,18 +92,9 @@ class ImageFolder:
         self.follow_links = follow_links
         self.skipped = []
 
-    def _found(self):
-        """What a walk of the folder finds: the image files, and what it will skip, sorted."""
-        return sorted(walk(self.root, lambda relative: relative.suffix.lower() in image_suffixes(),
-                           self.follow_links))
-
-    def paths(self):
-        """The candidate image files, sorted."""
-        return [found.path for found in self._found()]
-
-    def __len__(self):
-        """The number of candidate files, counting those that will turn out unreadable."""
-        return len(self.paths())
+    def accepts(self, relative):
+        """Whether a file at the path `relative` to the root has the suffix of an image format."""
+        return relative.suffix.lower() in image_suffixes()
 
     def __iter__(self):
         self.skipped = []
@@ -127,11 +117,6 @@ class ImageFolder:
     def describe(self):
         """What a manifest records about where the images came from."""
         return {"kind": self.kind, "root": str(self.root.resolve()), "size": list(self.size)}
-
-    def _skip(self, path, reason):
-        self.skipped.append(Skipped(str(path), reason))
-        if self.on_warning is not None:
-            self.on_warning(f"skipped {printable(path)}: {reason}")
 
     def _batch(self, chunk):
         relatives = [path.relative_to(self.root) for path, _ in chunk]

@@ -6,7 +6,7 @@ import hashlib
 import re
 
 from ..errors import SemhashError
-from .files import NotRegularFile, folder_root, printable, read_regular, walk
+from .files import FolderSource, NotRegularFile, folder_root, printable, read_regular
 
 DEFAULT_PATTERNS = ("*.txt", "*.md")
 SNIPPET_CHARS = 120
@@ -36,19 +36,6 @@ class Document:
             "snippet": snippet(self.text),
             "sha256": self.sha256,
         }
-
-
-@dataclasses.dataclass(frozen=True)
-class Skipped:
-    """A file left out of the corpus, and why."""
-
-    path: str
-    reason: str
-
-    @property
-    def key(self):
-        """The reason's first part, before any ":", under which a manifest counts the file."""
-        return self.reason.split(":")[0]
 
 
 def snippet(text, limit=SNIPPET_CHARS):
@@ -120,7 +107,7 @@ def read_text(path, max_bytes=MAX_DOCUMENT_BYTES):
     return decode(data)[0]
 
 
-class TextCorpus:
+class TextCorpus(FolderSource):
     """The text files under `root` matching `patterns`, found recursively.
 
     Iterate it as often as needed: each pass reads the files again, one at a time, each up to
@@ -142,19 +129,9 @@ class TextCorpus:
         self.fallbacks = []
         self.truncated = []
 
-    def _found(self):
-        """What a walk of the folder finds: the matching files, and what it will skip, sorted."""
-        def matches(relative):
-            return any(relative.match(pattern) for pattern in self.patterns)
-
-        return sorted(walk(self.root, matches, self.follow_links))
-
-    def paths(self):
-        """The matching files, sorted, skipping hidden files and folders; a pass skips some of them."""
-        return [found.path for found in self._found()]
-
-    def __len__(self):
-        return len(self.paths())
+    def accepts(self, relative):
+        """Whether a file at the path `relative` to the root matches one of the patterns."""
+        return any(relative.match(pattern) for pattern in self.patterns)
 
     def __iter__(self):
         self.skipped = []
@@ -168,13 +145,6 @@ class TextCorpus:
             if document is not None:
                 yield document
 
-    def _skip(self, path, reason):
-        self.skipped.append(Skipped(str(path), reason))
-        self._warn(f"skipped {printable(path)}: {reason}")
-
-    def _warn(self, message):
-        if self.on_warning is not None:
-            self.on_warning(message)
 
     def _read(self, path, target):
         try:
