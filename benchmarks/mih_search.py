@@ -10,10 +10,10 @@ query of each search, and checks that every answer is the exact scan's (rows and
 """
 
 import argparse
-import statistics
 import time
 
 import numpy as np
+from search_scale import timed  # the same timing as the scan's benchmark (this folder is on the path)
 
 from semhash.index.backends import ExactScan, MultiIndexHashing
 
@@ -28,16 +28,6 @@ def learned_like(rng, centres, n_codes, max_flips):
         bit = rng.integers(0, n_bits, len(rows))
         codes[rows, bit // 8] ^= (np.uint8(128) >> (bit % 8)).astype(np.uint8)
     return codes
-
-
-def timed(search, queries):
-    """The answers of `search` for each query and the median ms a query took."""
-    answers, seconds = [], []
-    for query in queries:
-        started = time.perf_counter()
-        answers.append(search(query))
-        seconds.append(time.perf_counter() - started)
-    return answers, 1000 * statistics.median(seconds)
 
 
 def main():
@@ -59,8 +49,8 @@ def main():
     mih = MultiIndexHashing.load(None, {"substrings": args.substrings}, packed, args.bits)
     build = time.perf_counter() - started
     scan = ExactScan(packed)
-    found, mih_ms = timed(lambda query: mih.search(query, args.k), queries)
-    expected, scan_ms = timed(lambda query: scan.search(query, args.k), queries)
+    mih_ms, found = timed(lambda query: mih.search(query, args.k), queries)
+    scan_ms, expected = timed(lambda query: scan.search(query, args.k), queries)
     same = all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(found, expected))
     print(f"{args.codes:,} codes of {args.bits} bits ({args.centres:,} centres, 0-{args.max_flips} flips), "
           f"top-{args.k}, {args.queries} queries, m = {mih.substrings}: build {build:.2f} s; "

@@ -29,6 +29,6 @@ def write_digits(folder):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    if len(sys.argv) != 2 or sys.argv[1].startswith("-"):  # --help too: not a folder to write into
         sys.exit("usage: python corpora/make_digits.py OUTPUT_FOLDER")
     print(f"wrote {write_digits(sys.argv[1])} digit images under {sys.argv[1]}")
