@@ -260,7 +260,11 @@ def index_name(path):
 @click.option("--weighting", type=click.Choice(WEIGHTINGS), default=TEXT_DEFAULTS.weighting, show_default=True,
               help="Text: how term counts feed the network.")
 @click.option("--user-dict", type=click.Path(path_type=Path), help="Text: a jieba user dictionary file.")
-@click.option("--trees", type=click.IntRange(1), default=TREES, show_default=True, help="Annoy trees.")
+@click.option("--backend", type=click.Choice(list(BACKENDS)),
+              help="The search queries use unless they name another, its structures stored in the index: exact "
+                   "(a scan), mih (multi-index hash tables) or annoy [default: exact up to 1,000,000 items, mih beyond].")
+@click.option("--trees", type=click.IntRange(1), default=TREES, show_default=True,
+              help="Annoy trees, where Annoy is asked for.")
 @click.option("--seed", type=int, default=SEED, show_default=True, help="Fixes the model, the codes and the index.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or warnings on stderr.")
 @click.option("--plain", is_flag=True, help="A readable summary instead of a JSON line.")
@@ -268,8 +272,8 @@ def index_name(path):
 def index(ctx, corpus_path, output, kind, patterns, max_document_bytes, follow_links, split, size, max_image_pixels,
           arch, feature_kind, centroids, bits, hidden, filters,
           pretrain_epochs, epochs,
-          min_steps, batch_size, learning_rate, binarize, neighbours, neighbour_weight, max_features, min_df, max_df, weighting, user_dict, trees, seed, quiet,
-          plain):
+          min_steps, batch_size, learning_rate, binarize, neighbours, neighbour_weight, max_features, min_df, max_df,
+          weighting, user_dict, backend, trees, seed, quiet, plain):
     """Index PATH: a folder of text files (.txt and .md by default), a folder of images, or
     CIFAR-10 (the python or binary batches, as a folder or the .tar.gz archive)."""
     from .sources.detect import detect_kind
@@ -293,7 +297,8 @@ def index(ctx, corpus_path, output, kind, patterns, max_document_bytes, follow_l
     source = modality.source(corpus_path, source_kind, on_warning=warn, **picked(options, modality.source_options))
     features = chosen_features(modality, verbose=not quiet, **picked(options, modality.feature_options))
     model = defaults.model(modality.name, arch, features.kind, **training)
-    built = Index.build(source, features, model, trees=trees, show_progress=not quiet).save(output)
+    built = Index.build(source, features, model, trees=trees, backend=backend, show_progress=not quiet)
+    built.save(output, show_progress=not quiet)
     counts = built.manifest["counts"]
     row = {
         "index": str(output),
@@ -323,10 +328,11 @@ def index(ctx, corpus_path, output, kind, patterns, max_document_bytes, follow_l
 @click.option("--index", "index_dir", type=click.Path(path_type=Path),
               help="Index folder [default: the only one under indexes/].")
 @click.option("--exact/--annoy", default=None,
-              help="Rank by an exact Hamming scan of all codes, or ask Annoy [default: exact up to 1,000,000 codes].")
+              help="Rank by an exact Hamming scan of all codes, or ask Annoy [default: the index's backend].")
 @click.option("--backend", type=click.Choice(list(BACKENDS)),
               help="Search by name: exact (a scan of every code), mih (multi-index hashing: exact, and fast at "
-                   "millions of codes) or annoy (approximate) [default: as --exact/--annoy].")
+                   "millions of codes) or annoy (approximate) [default: the one the index records, as `info` "
+                   "shows: exact up to 1,000,000 items, mih beyond, unless `index --backend` chose].")
 @click.option("--rerank/--no-rerank", default=True, show_default=True,
               help="Order items at equal Hamming distance by their asymmetric distance to the query's "
                    "real-valued code (TEXT, --file, --image), rather than by their order in the index.")
@@ -422,11 +428,20 @@ def info(index_dir, verify, plain):
         f"features   {what}",
         f"model      {model.get('arch', 'dense')}: {' -> '.join(str(s) for s in [*layers, model['bits']])}, "
         f"seed {model['seed']}",
-        f"annoy      {manifest['annoy']['trees']} trees, hamming",
+        f"search     {search_line(opened)}",
         f"bit balance  min {min(balance):.3f}  mean {sum(balance) / len(balance):.3f}  max {max(balance):.3f}",
         "per bit    " + " ".join(f"{share:.2f}" for share in balance),
     ]
     click.echo("\n".join(lines))
+
+
+def search_line(opened):
+    """What `info --plain` says of an index's search: its backend, why, and its shards."""
+    backend, shards = opened.manifest["backend"], opened.shards
+    settings = "".join(f", {key} {value}" for key, value in backend["settings"].items())
+    removed = sum(len(shard.deleted) for shard in shards)
+    return (f"{backend['name']} ({backend['chosen']}{settings}); {len(shards)} shard{'s' * (len(shards) != 1)}"
+            + (f", {removed} removed items awaiting compaction" if removed else ""))
 
 
 def bit_lengths(ctx, param, value):

@@ -132,9 +132,30 @@ def test_the_factory_makes_backends_by_name_and_refuses_others():
         create("faiss")
 
 
-def test_the_default_backend_is_the_exact_scan_up_to_its_limit():
+def test_the_default_backend_is_the_exact_scan_up_to_its_limit_then_multi_index_hashing():
     assert default_backend(1) == default_backend(EXACT_SCAN_MAX) == "exact"
-    assert default_backend(EXACT_SCAN_MAX + 1) == "annoy"
+    assert default_backend(EXACT_SCAN_MAX + 1) == "mih"
+
+
+@pytest.mark.parametrize("kind", ["random", "repeated"])
+@pytest.mark.parametrize("n_bits, substrings", [(16, None), (100, 3), (64, 1)])
+def test_stored_multi_index_tables_are_mapped_and_answer_as_the_built_ones(tmp_path, kind, n_bits, substrings):
+    bits = codes(kind, n_bits)
+    packed = binary.pack(bits)
+    made = create("mih", substrings=substrings).build(bits)
+    settings = made.save(tmp_path)
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(MultiIndexHashing.files)
+    loaded = MultiIndexHashing.load(tmp_path, settings, packed, n_bits)
+    assert all(isinstance(table.order, np.memmap) for table in loaded.tables)
+    for row in range(0, len(bits), 23):
+        for k in (1, 10):
+            same(loaded.search(packed[row], k), reference(bits, bits[row], k))
+        same(loaded.within(packed[row], 3), ball(bits, bits[row], 3))
+    with pytest.raises(SemhashError, match="do not fit its codes"):  # tables of other codes
+        MultiIndexHashing.load(tmp_path, settings, packed[:-1], n_bits)
+    (tmp_path / MultiIndexHashing.files[1]).write_bytes(b"not numpy")
+    with pytest.raises(SemhashError, match="damaged multi-index tables"):
+        MultiIndexHashing.load(tmp_path, settings, packed, n_bits)
 
 
 @settings(max_examples=80, deadline=None)
@@ -216,6 +237,6 @@ def test_substrings_follow_the_paper_and_fit_a_table_key(tmp_path):
             MultiIndexHashing(wrong).build(bits)
     mih = MultiIndexHashing(3).build(bits)
     assert [length for _, length in mih.spans] == [44, 43, 43]
-    assert mih.save(tmp_path) == {"substrings": 3} and list(tmp_path.iterdir()) == []
+    assert mih.save(None) == {"substrings": 3} and mih.save(tmp_path) == {"substrings": 3, "keys": [50, 50, 50]}
     loaded = MultiIndexHashing.load(tmp_path, {"substrings": 3}, binary.pack(bits), 130)
     same(loaded.search(binary.pack(bits)[4], 7), reference(bits, bits[4], 7))

@@ -67,7 +67,7 @@ def test_info_verify_reads_every_file_that_opening_does_not_hash(built_index, ru
     target = tmp_path / "index"
     shutil.copytree(built_index, target)
     assert runner.invoke(cli, ["info", str(target), "--verify"]).exit_code == 0
-    codes = target / json.loads((target / "manifest.json").read_text())["data"] / "codes.npy"
+    codes = target / json.loads((target / "manifest.json").read_text())["data"] / "shard-000000" / "codes.npy"
     content = bytearray(codes.read_bytes())
     content[-1] ^= 0xFF  # a code changed, numpy's header whole
     codes.write_bytes(bytes(content))

@@ -15,10 +15,10 @@ from semhash.index.backends import _annoy, _zero_unread_annoy_bytes, annoy_file_
 from semhash.index.index import MAX_QUERY_BYTES
 
 
-def build(root, seed=0):
+def build(root, seed=0, backend=None):
     features = TextFeatures(min_df=1)
     model = StackedAutoencoder(**{**TINY_MODEL, "seed": seed})
-    return Index.build(TextCorpus(root), features, model)
+    return Index.build(TextCorpus(root), features, model, trees=8, backend=backend)
 
 
 @pytest.fixture(scope="module")
@@ -28,21 +28,30 @@ def saved(tmp_path_factory):
     return built
 
 
+@pytest.fixture(scope="module")
+def saved_annoy(tmp_path_factory):
+    """The same index, with Annoy as its search backend: its file stored in the shard."""
+    base = tmp_path_factory.mktemp("index")
+    return build(write_corpus(base / "corpus"), backend="annoy").save(base / "index")
+
+
 def test_round_trip_keeps_codes_records_and_answers(saved):
     opened = Index.open(saved.folder)
     assert isinstance(opened.packed, np.memmap)  # mapped, not read
     np.testing.assert_array_equal(opened.packed, saved.packed)
-    assert len(opened.records) == len(saved.records) and list(opened.records) == saved.records
-    assert [opened.records[row] for row in np.arange(len(saved)) - 3] == saved.records[-3:] + saved.records[:-3]
-    assert [opened.records.row_of(record["id"]) for record in saved.records] == list(range(len(saved)))
+    assert len(opened.records) == len(saved.records) and list(opened.records) == list(saved.records)
+    assert [opened.records[row] for row in np.arange(len(saved)) - 3] == list(saved.records)[-3:] + list(saved.records)[:-3]
+    assert [opened.records.row_of(record["id"]) for record in list(saved.records)] == list(range(len(saved)))
     assert opened.records.row_of("nope.txt") is None
     with pytest.raises(IndexError):
         opened.records[len(saved)]
     assert opened.query("football goal striker", k=5, exact=True) == saved.query("football goal striker", k=5, exact=True)
     manifest = json.loads((saved.folder / "manifest.json").read_text())
-    assert manifest["format_version"] == 3 and manifest["kind"] == "text" and manifest["bits"] == 16
-    assert set(manifest["files"]) == {"annoy.ann", "codes.npy", "encoder.keras", "encoder.npz", "lexicon.npz",
-                                      "records.sqlite", "vocabulary.txt"}
+    assert manifest["format_version"] == 4 and manifest["kind"] == "text" and manifest["bits"] == 16
+    assert manifest["backend"] == {"name": "exact", "chosen": "by size", "settings": {}}
+    assert manifest["shards"] == [{"name": "shard-000000", "items": 72, "deleted": 0, "backends": {"exact": {}}}]
+    assert set(manifest["files"]) == {"shard-000000/codes.npy", "encoder.keras", "encoder.npz", "lexicon.npz",
+                                      "shard-000000/records.sqlite", "vocabulary.txt"}
     for name, entry in manifest["files"].items():
         file = saved.folder / manifest["data"] / name
         assert entry == {"bytes": file.stat().st_size, "sha256": store.sha256(file)}
@@ -70,10 +79,15 @@ def test_like_leaves_the_document_out(saved):
         Index.open(saved.folder).like("nope.txt")
 
 
-def test_same_seed_gives_the_same_index_files(saved, tmp_path):
-    again = build(write_corpus(tmp_path / "corpus")).save(tmp_path / "index")
-    for name in ("codes.npy", "annoy.ann", "encoder.npz", "vocabulary.txt"):
-        assert (data(again.folder) / name).read_bytes() == (data(saved.folder) / name).read_bytes(), name
+def test_same_seed_gives_the_same_index_files(saved_annoy, tmp_path):
+    again = build(write_corpus(tmp_path / "corpus"), backend="annoy").save(tmp_path / "index")
+    for name in ("shard-000000/codes.npy", "shard-000000/annoy.ann", "encoder.npz", "vocabulary.txt"):
+        assert (data(again.folder) / name).read_bytes() == (data(saved_annoy.folder) / name).read_bytes(), name
+
+
+def shard(folder):
+    """The folder of the first shard of an index."""
+    return data(folder) / "shard-000000"
 
 
 def data(folder):
@@ -158,7 +172,7 @@ def test_each_save_is_a_new_generation_and_keeps_the_one_before(saved, tmp_path)
     for expected in ("generation-000002", "generation-000003"):
         saved.save(target)
         assert json.loads((target / "manifest.json").read_text())["data"] == expected
-        assert list(Index.open(target).records) == saved.records
+        assert list(Index.open(target).records) == list(saved.records)
     assert sorted(path.name for path in target.iterdir()) == [
         ".semhash.lock", "generation-000002", "generation-000003", "manifest.json", "notes.txt"]
     assert first == "generation-000001" and (target / "notes.txt").read_text() == "mine"
@@ -173,9 +187,30 @@ def test_stale_folders_of_the_old_swap_are_removed_by_the_next_save(saved, tmp_p
     assert sorted(path.name for path in tmp_path.iterdir()) == [".index.notes", "index"]
 
 
+def format_3_copy(saved, target):
+    """`saved` rewritten as semhash wrote indexes of format 3: one set of codes and records beside
+    the other files, and Annoy's file always."""
+    shutil.copytree(saved.folder, target)
+    manifest = json.loads((target / "manifest.json").read_text())
+    shard = data(target) / "shard-000000"
+    for name in ("codes.npy", "records.sqlite"):
+        (shard / name).rename(data(target) / name)
+    shutil.rmtree(shard)
+    annoy = build_annoy(binary.unpack(saved.packed, saved.bits), 8, 0)
+    annoy.save(str(data(target) / "annoy.ann"))
+    files = {name: entry for name, entry in manifest["files"].items() if "/" not in name}
+    for name in ("codes.npy", "records.sqlite", "annoy.ann"):
+        files[name] = {"bytes": (data(target) / name).stat().st_size, "sha256": store.sha256(data(target) / name)}
+    for key in ("shards", "backend"):
+        del manifest[key]
+    manifest.update(format_version=3, files=files, annoy={"metric": "hamming", "trees": 8, "seed": 0})
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    return target
+
+
 def format_2_copy(saved, target):
     """`saved` rewritten as semhash wrote indexes of format 2: the records in records.jsonl."""
-    shutil.copytree(saved.folder, target)
+    format_3_copy(saved, target)
     records = data(target) / "records.jsonl"
     records.write_text("".join(json.dumps(record, ensure_ascii=False) + "\n" for record in saved.records),
                        encoding="utf-8")
@@ -199,21 +234,25 @@ def format_1_copy(saved, target):
     return target
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_older_formats_are_read_and_replaced_whole(saved, tmp_path, version):
-    target = (format_1_copy if version == 1 else format_2_copy)(saved, tmp_path / "index")
+    target = {1: format_1_copy, 2: format_2_copy, 3: format_3_copy}[version](saved, tmp_path / "index")
     (target / "notes.txt").write_text("mine")
     opened = Index.open(target)
-    assert opened.manifest["format_version"] == version and isinstance(opened.records, list)
-    assert opened.records == saved.records
+    assert opened.manifest["format_version"] == version and opened.manifest["backend"]["name"] == "exact"
+    assert isinstance(opened.shards[0].records, list) == (version < 3)
+    assert list(opened.records) == list(saved.records)
     assert opened.like("sports/en-00.txt", k=5, exact=True) == saved.like("sports/en-00.txt", k=5, exact=True)
     assert opened.search(opened.packed[0], 5, exact=False)[1].tolist() == saved.search(saved.packed[0], 5, exact=True)[1].tolist()
     assert opened.search(opened.packed[0], 5, exact=False)[1].tolist() == saved.search(saved.packed[0], 5, exact=True)[1].tolist()
-    saved.save(target)
+    opened.save(target)  # an older index saved again: format 4, Annoy's file kept in its shard
     generations = ["generation-000001"] if version == 1 else ["generation-000001", "generation-000002"]
     assert sorted(path.name for path in target.iterdir()) == [".semhash.lock", *generations, "manifest.json", "notes.txt"]
-    assert Index.open(target).manifest["format_version"] == store.FORMAT_VERSION
-    assert list(Index.open(target).records) == saved.records
+    again = Index.open(target)
+    assert again.manifest["format_version"] == store.FORMAT_VERSION
+    assert list(again.records) == list(saved.records)
+    assert set(again.manifest["shards"][0]["backends"]) == {"annoy", "exact"}
+    assert again.search(again.packed[0], 5, exact=False)[1].tolist() == saved.search(saved.packed[0], 5, exact=True)[1].tolist()
 
 
 @pytest.mark.parametrize("make", [
@@ -261,8 +300,8 @@ def _same_size_noise(path):
 @pytest.mark.parametrize("damage, message", [
     (lambda f: (f / "manifest.json").write_text("{not json"), "corrupt"),
     (lambda f: (f / "manifest.json").unlink(), "not a semhash index"),
-    (lambda f: (data(f) / "codes.npy").write_bytes(b"\x93NUMPY"), "bytes, the manifest says"),
-    (lambda f: (data(f) / "annoy.ann").unlink(), "missing"),
+    (lambda f: (shard(f) / "codes.npy").write_bytes(b"\x93NUMPY"), "bytes, the manifest says"),
+    (lambda f: (shard(f) / "codes.npy").unlink(), "missing"),
     (lambda f: _edit_manifest(f, files=["codes.npy"]), "does not list the index's files"),
     (lambda f: _edit_manifest(f, files={"../x": {"bytes": 1, "sha256": "0"}}), "outside the index"),
     (lambda f: _edit_manifest(f, data="../elsewhere"), "names no generation"),
@@ -271,10 +310,10 @@ def _same_size_noise(path):
     (lambda f: _edit_manifest(f, format_version=99), "format 99"),
     (lambda f: _edit_manifest(f, format_version="2"), "format_version '2', not a whole number"),
     (lambda f: _edit_manifest(f, format_version=True), "format_version True, not a whole number"),
-    (lambda f: _same_size_noise(data(f) / "codes.npy"), "damaged .a .npy or .npz file is not numpy's format"),
-    (lambda f: _same_size_noise(data(f) / "records.sqlite"), r"records.sqlite is damaged \(.*\); rebuild it"),
-    (lambda f: _truncate(data(f) / "records.sqlite"), "records.sqlite has .* bytes, the manifest says"),
-    (lambda f: (data(f) / "records.sqlite").unlink(), "records.sqlite is missing"),
+    (lambda f: _same_size_noise(shard(f) / "codes.npy"), "damaged .a .npy or .npz file is not numpy's format"),
+    (lambda f: _same_size_noise(shard(f) / "records.sqlite"), r"records.sqlite is damaged \(.*\); rebuild it"),
+    (lambda f: _truncate(shard(f) / "records.sqlite"), "records.sqlite has .* bytes, the manifest says"),
+    (lambda f: (shard(f) / "records.sqlite").unlink(), "records.sqlite is missing"),
 ] + [(lambda f, name=name: _same_size_noise(data(f) / name), "does not match the sha256")
      for name in ("encoder.npz", "vocabulary.txt", "lexicon.npz")])
 def test_damaged_index_gives_a_clear_error(saved, tmp_path, damage, message):
@@ -320,8 +359,8 @@ def _page_noise(path, page, size=4096):
 def test_records_damaged_past_the_size_check_give_a_message_not_a_traceback(saved, tmp_path, damage):
     target = tmp_path / "index"
     shutil.copytree(saved.folder, target)
-    damage(data(target) / "records.sqlite")
-    _refit_manifest(target, "records.sqlite")
+    damage(shard(target) / "records.sqlite")
+    _refit_manifest(target, "shard-000000/records.sqlite")
     with pytest.raises(SemhashError, match=r"records.sqlite (is damaged|holds rows|lacks row).*; rebuild it"):
         opened = Index.open(target)
         opened.like(saved.records[-1]["id"], k=len(saved))
@@ -335,7 +374,7 @@ def test_damage_opening_does_not_read_is_found_by_verify(saved, tmp_path):
     target = tmp_path / "index"
     shutil.copytree(saved.folder, target)
     Index.open(target).verify()
-    shutil.copy(data(other.folder) / "codes.npy", data(target) / "codes.npy")  # the same size, other codes
+    shutil.copy(shard(other.folder) / "codes.npy", shard(target) / "codes.npy")  # the same size, other codes
     opened = Index.open(target)
     opened.query("football goal striker", k=5)
     with pytest.raises(SemhashError, match="codes.npy does not match the sha256"):
@@ -345,16 +384,16 @@ def test_damage_opening_does_not_read_is_found_by_verify(saved, tmp_path):
 def test_codes_of_another_shape_are_refused(saved, tmp_path):
     target = tmp_path / "index"
     shutil.copytree(saved.folder, target)
-    np.save(data(target) / "codes.npy", np.asarray(saved.packed).reshape(-1, 1))  # the same bytes, another shape
-    _refit_manifest(target, "codes.npy")
+    np.save(shard(target) / "codes.npy", np.asarray(saved.packed).reshape(-1, 1))  # the same bytes, another shape
+    _refit_manifest(target, "shard-000000/codes.npy")
     with pytest.raises(SemhashError, match=r"codes.npy holds uint8 codes shaped \(144, 1\) where the manifest says 72 of 16"):
         Index.open(target)
 
 
-def test_a_damaged_annoy_file_is_refused_before_annoy_reads_it(saved, tmp_path):
+def test_a_damaged_annoy_file_is_refused_before_annoy_reads_it(saved_annoy, tmp_path):
     target = tmp_path / "index"
-    shutil.copytree(saved.folder, target)
-    _same_size_noise(data(target) / "annoy.ann")
+    shutil.copytree(saved_annoy.folder, target)
+    _same_size_noise(shard(target) / "annoy.ann")
     opened = Index.open(target)  # Annoy's file is checked when first asked for
     with pytest.raises(SemhashError, match="annoy.ann does not match the sha256"):
         opened.search(opened.packed[0], 5, exact=False)
@@ -406,15 +445,13 @@ def test_k_is_cut_to_the_size_of_the_index(saved, exact):
         opened.search(opened.packed[0], k=0, exact=exact)
 
 
-def test_small_indexes_are_scanned_exactly_unless_annoy_is_asked_for(saved, monkeypatch):
+def test_small_indexes_are_scanned_exactly_unless_annoy_is_asked_for(saved):
     opened = Index.open(saved.folder)
-    calls = []
-    monkeypatch.setattr(opened, "annoy", lambda: calls.append(1) or opened.__class__.annoy(opened))
     query = opened.packed[0]
     assert [a.tolist() for a in opened.search(query, k=5)] == [a.tolist() for a in opened.search(query, k=5, exact=True)]
-    assert calls == []
-    opened.search(query, k=5, exact=False)
-    assert calls == [1]
+    assert set(opened.shards[0]._backends) == {"exact"}
+    opened.search(query, k=5, exact=False)  # built from the codes, since the index stores none
+    assert set(opened.shards[0]._backends) == {"exact", "annoy"}
 
 
 def test_a_damaged_index_can_be_rebuilt_in_place(saved, tmp_path):
@@ -424,7 +461,7 @@ def test_a_damaged_index_can_be_rebuilt_in_place(saved, tmp_path):
     with pytest.raises(SemhashError, match="garbles model"):
         Index.open(target)
     saved.save(target)
-    assert list(Index.open(target).records) == saved.records
+    assert list(Index.open(target).records) == list(saved.records)
 
 
 @pytest.mark.parametrize("name", ["codes.npy", "encoder.npz", "lexicon.npz"])
@@ -443,7 +480,7 @@ def test_backends_are_chosen_by_name_and_mih_answers_as_the_scan(saved):
             exact = [a.tolist() for a in opened.search(opened.packed[row], k, exact=True)]
             assert [a.tolist() for a in opened.search(opened.packed[row], k, backend="mih")] == exact
             assert [a.tolist() for a in opened.search(opened.packed[row], k, backend="exact")] == exact
-    assert opened.backend("mih") is opened.backend("mih")  # built once
+    assert opened.shards[0].backend("mih") is opened.shards[0].backend("mih")  # built once
     assert opened.like("sports/en-00.txt", k=4, backend="mih") == opened.like("sports/en-00.txt", k=4, exact=True)
     with pytest.raises(SemhashError, match="by exact or by name, not both"):
         opened.search(opened.packed[0], 5, exact=True, backend="mih")

@@ -6,7 +6,7 @@ Hamming distances (`search` for the k nearest, `within` for every code within a 
 what it needs beside the index's codes (`save`, which returns the settings the manifest records
 under the backend's name) and reads it back (`load`). `BACKENDS` names them, `create` makes one by
 name, and `default_backend` picks the faster one for an index's size. None can add codes after
-`build`: Annoy's trees and the hash tables are fixed once built.
+`build`: Annoy's trees and the hash tables are fixed once built, so an index grows by shards.
 """
 
 import abc
@@ -40,6 +40,8 @@ ANNOY_MAX_COUNT = 2**31 - 1  # Annoy reads k and search_k as C ints
 LOOKUP_COST = 10
 # No more neighbour masks than this for one substring length and radius (2 MB of uint64).
 MAX_NEIGHBOUR_MASKS = 1 << 18
+MIH_FILES = ("mih-order.npy", "mih-keys.npy", "mih-starts.npy")
+REBUILD_INDEX = "rebuild the index with `semhash index`"
 
 
 def _result_count(k, n_codes):
@@ -68,10 +70,15 @@ class Backend(abc.ABC):
     """A search over binary codes: built once over all of them, then queried."""
 
     name = None
+    files = ()  # the files `save` writes, where it writes any
 
     @abc.abstractmethod
     def build(self, bits):
         """Index the boolean codes `bits` (rows by bits); returns self."""
+
+    def over(self, packed, n_bits, show_progress=False):
+        """Index the `packed` codes of `n_bits` bits; returns self."""
+        return self.build(binary.unpack(packed, n_bits))
 
     @abc.abstractmethod
     def search(self, query, k):
@@ -108,8 +115,11 @@ class ExactScan(Backend):
         self.words = None if packed is None else binary.words(packed)
 
     def build(self, bits):
-        self.packed = binary.pack(bits)
-        self.words = binary.words(self.packed)
+        return self.over(binary.pack(bits), bits.shape[1])
+
+    def over(self, packed, n_bits, show_progress=False):
+        self.packed = packed
+        self.words = binary.words(packed)
         return self
 
     def search(self, query, k):
@@ -166,16 +176,21 @@ def _neighbour_masks(length, distance):
 
 
 class _Table:
-    """One substring's hash table: the rows sorted by substring value, the distinct values, and
-    where each value's rows begin. Rows within a bucket are in no particular order (numpy's
-    quicksort: a third of the stable sort's time), since the answers are sorted again."""
+    """One substring's hash table: the rows sorted by substring value (`order`), the distinct
+    values (`keys`), and where each value's rows begin in `order` (`starts`, one more than the
+    keys). Rows within a bucket are in no particular order (numpy's quicksort: a third of the
+    stable sort's time), since the answers are sorted again."""
 
-    def __init__(self, values):
-        self.order = np.argsort(values)
-        ordered = values[self.order]
+    def __init__(self, order, keys, starts):
+        self.order, self.keys, self.starts = order, keys, starts
+
+    @classmethod
+    def of(cls, values):
+        """The table of the substring `values`, one a code."""
+        order = np.argsort(values)
+        ordered = values[order]
         firsts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-        self.keys = ordered[firsts]
-        self.starts = np.r_[firsts, len(values)]
+        return cls(order.astype(_row_type(len(values))), ordered[firsts], np.r_[firsts, len(values)])
 
     def buckets(self, values):
         """Where the rows of those `values` that occur begin and end in `order`."""
@@ -188,7 +203,12 @@ class _Table:
         """The rows of the buckets from `begins` to `ends`."""
         sizes = ends - begins
         offsets = np.repeat(begins - np.cumsum(sizes) + sizes, sizes)
-        return self.order[offsets + np.arange(len(offsets))]
+        return self.order[offsets + np.arange(len(offsets))].astype(np.int64)
+
+
+def _row_type(n_codes):
+    """The narrowest unsigned integer that numbers `n_codes` rows: stored tables are half the size."""
+    return np.uint32 if n_codes < 2**32 else np.uint64
 
 
 class MultiIndexHashing(Backend):
@@ -200,29 +220,36 @@ class MultiIndexHashing(Backend):
     tables at growing radii finds every code within a growing bound, and the answers are the exact
     scan's, ties in row order. Where probing would cost more than a scan, it scans.
 
-    The tables are built from the packed codes when the backend is loaded (0.13 s at 1,000,000
-    codes of 64 bits, 4.7 s at 10,000,000; see docs/RESULTS.md), so it writes no files of its own."""
+    Where an index stores the tables (MIH_FILES: rows by value for each substring, the distinct
+    values and where each begins, all tables end to end), they are memory-mapped when loaded;
+    otherwise they are built from the codes then (0.13 s at 1,000,000 codes of 64 bits, 4.7 s at
+    10,000,000; see docs/RESULTS.md)."""
 
     name = "mih"
+    files = MIH_FILES
 
     def __init__(self, substrings=None):
         self.substrings = substrings
         self.packed = None
 
     def build(self, bits):
-        return self._tabled(binary.pack(bits), bits.shape[1])
+        return self.over(binary.pack(bits), bits.shape[1])
 
-    def _tabled(self, packed, n_bits):
+    def over(self, packed, n_bits, show_progress=False):
         """Build the tables over the `packed` codes of `n_bits` bits; returns self."""
+        self._split(packed, n_bits)
+        self.tables = [_Table.of(_substring_values(packed, start, length)) for start, length in self.spans]
+        return self
+
+    def _split(self, packed, n_bits):
+        """Settle the substrings for the `packed` codes of `n_bits` bits."""
         m = self.substrings or default_substrings(n_bits, len(packed))
         if not -(-n_bits // 64) <= m <= n_bits:
             raise SemhashError(f"{n_bits}-bit codes split into 1 to {n_bits} substrings of at most 64 bits, "
                                f"so {-(-n_bits // 64)} or more, not {m}")
         self.packed, self.n_bits, self.substrings = packed, n_bits, m
         self.spans = _spans(n_bits, m)
-        self.tables = [_Table(_substring_values(packed, start, length)) for start, length in self.spans]
         self.scan = ExactScan(packed)
-        return self
 
     def _probed(self, query, enough):
         """Probe the tables at growing radii until `enough(counts, bound)`, where counts[d] is
@@ -274,12 +301,38 @@ class MultiIndexHashing(Backend):
         return _by_distance(*probed[:2], radius)
 
     def save(self, folder):
-        """Nothing to write: the tables are built again from the codes when loaded."""
-        return {"substrings": self.substrings}
+        """Write the tables (MIH_FILES) where `folder` is given; the settings either way."""
+        if folder is None:
+            return {"substrings": self.substrings}
+        order, keys, starts = MIH_FILES
+        np.save(Path(folder) / order, np.stack([table.order for table in self.tables]), allow_pickle=False)
+        np.save(Path(folder) / keys, np.concatenate([table.keys for table in self.tables]), allow_pickle=False)
+        np.save(Path(folder) / starts, np.concatenate([table.starts for table in self.tables]), allow_pickle=False)
+        return {"substrings": self.substrings, "keys": [len(table.keys) for table in self.tables]}
 
     @classmethod
     def load(cls, folder, settings, packed, n_bits, verify=None):
-        return cls(settings.get("substrings"))._tabled(packed, n_bits)
+        """The tables stored in `folder` (memory-mapped, their shapes checked), or, where none are
+        stored, built from the codes."""
+        backend = cls(settings.get("substrings"))
+        if folder is None or "keys" not in settings:
+            return backend.over(packed, n_bits)
+        backend._split(packed, n_bits)
+        folder, n = Path(folder), len(packed)
+        try:
+            order, keys, starts = (np.load(folder / name, mmap_mode="r", allow_pickle=False) for name in MIH_FILES)
+        except (ValueError, OSError) as error:
+            raise SemhashError(f"{folder} holds damaged multi-index tables ({error}); {REBUILD_INDEX}") from None
+        counts = settings["keys"]
+        if (order.shape != (backend.substrings, n) or order.dtype != _row_type(n) or keys.dtype != np.uint64
+                or len(counts) != backend.substrings or keys.shape != (sum(counts),)
+                or starts.shape != (sum(counts) + len(counts),) or starts.dtype != np.int64):
+            raise SemhashError(f"{folder} holds multi-index tables that do not fit its codes; {REBUILD_INDEX}")
+        key_ends, start_ends = np.cumsum([0, *counts]), np.cumsum([0, *(count + 1 for count in counts)])
+        backend.tables = [_Table(order[number], keys[key_ends[number]:key_ends[number + 1]],
+                                 starts[start_ends[number]:start_ends[number + 1]])
+                          for number in range(backend.substrings)]
+        return backend
 
 
 def _annoy(n_bits):
@@ -364,6 +417,7 @@ class AnnoyBackend(Backend):
     may miss some of the nearest. Saved as `annoy.ann`; Annoy cannot add codes once built."""
 
     name = "annoy"
+    files = (ANNOY,)
 
     def __init__(self, trees=defaults.TREES, seed=defaults.SEED):
         self.trees = trees
@@ -376,6 +430,9 @@ class AnnoyBackend(Backend):
         self.annoy = build_annoy(bits, self.trees, self.seed, show_progress)
         self.n_bits = bits.shape[1]
         return self
+
+    def over(self, packed, n_bits, show_progress=False):
+        return self.build(binary.unpack(packed, n_bits), show_progress)
 
     def default_search_k(self, k):
         """The nodes a search for `k` results inspects unless told: 10 x trees x k."""
@@ -442,6 +499,9 @@ def create(name, **settings):
 
 
 def default_backend(n_codes):
-    """The name of the backend that answers fastest among `n_codes` codes: "exact" up to
-    EXACT_SCAN_MAX, "annoy" beyond."""
-    return "exact" if n_codes <= EXACT_SCAN_MAX else "annoy"
+    """The name of the backend that answers fastest among `n_codes` codes (docs/RESULTS.md, "The
+    default backend"): "exact" up to EXACT_SCAN_MAX, where a scan costs under a millisecond and
+    needs nothing stored; "mih" beyond, whose stored tables answer at 10,000,000 learned codes
+    hundreds of times faster than the scan, exactly. Annoy, slower than the scan for 10 results
+    or more at 1,000,000 codes and approximate, is never the default."""
+    return "exact" if n_codes <= EXACT_SCAN_MAX else "mih"

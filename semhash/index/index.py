@@ -1,17 +1,16 @@
-"""An index: the fitted features and encoder, the codes, the records and Annoy.
+"""An index: the fitted features and encoder, and the shards of codes and records they made.
 
 Its data files, in the generation folder its manifest names (see `store`):
-    records.sqlite  one item a row (see `records`): id, path, label, snippet, sha256 for a
-                    document; id, label, source (file, or archive, batch and position) for an
-                    image. Formats 1 and 2 hold records.jsonl, one item a line, instead
-    codes.npy       packed binary codes, one row an item (uint8)
+    shard-NNNNNN/   the codes, records, deleted rows and stored search structures of a shard of
+                    the items (see `shards`); indexes before format 4 hold one set of them beside
+                    the files below: codes.npy, records.sqlite (records.jsonl before format 3)
+                    and annoy.ann
     vocabulary.txt  text: the terms, one a line with its document frequency
     lexicon.npz     text: jieba's word frequencies, so queries segment exactly as indexing did
     patches.npz     images described by patch features: whitening, centroids, column statistics
     pixels.npz      images taken as pixels: the per-channel mean and deviation that standardize them
     encoder.keras   the encoder in Keras' format
     encoder.npz     the same encoder's weights and bit thresholds, for numpy inference
-    annoy.ann       an Annoy index with the Hamming metric (see `backends`)
 """
 
 from pathlib import Path
@@ -26,18 +25,19 @@ from ..modality import MAX_QUERY_BYTES, named, of_source
 from ..models.autoencoder import ENCODER_KERAS, load_model
 from . import records as item_records
 from . import store
-from .backends import ANNOY, AnnoyBackend, backend_class, default_backend
+from .backends import ANNOY, MIH_FILES, AnnoyBackend, backend_class, create, default_backend
+from .shards import CODES, PICKLED, Shard, ShardedRecords, shard_name
 
 # At most this many items at the k-th distance or nearer are weighed by `Index.reranked`.
 RERANK_CANDIDATES = 10_000
-CODES = "codes.npy"
-PICKLED = "a .npy or .npz file is not numpy's format, and semhash reads no pickle"
-# Files whose sha256 opening does not check: Annoy's (checked when Annoy is first asked for),
-# Keras' (not read to answer queries) and, from format 3 on, the two that grow with the items,
-# which would make opening read every byte: numpy's header check, the size check and the shape
-# check make a damaged codes.npy safe to map, and SQLite meets damage in records.sqlite as an
-# error (see `records`). `verify` checks them all.
-NOT_HASHED_AT_OPEN = {1: (), 2: (ANNOY, ENCODER_KERAS), 3: (ANNOY, ENCODER_KERAS, CODES, item_records.SQLITE)}
+# Files whose sha256 opening does not check (by name, in whichever folder): Annoy's and the
+# multi-index tables (checked or bounded when first asked for), Keras' (not read to answer
+# queries) and, from format 3 on, those that grow with the items, which would make opening read
+# every byte: numpy's header check, the size check and the shape check make a damaged codes.npy
+# safe to map, and SQLite meets damage in records.sqlite as an error (see `records`). `verify`
+# checks them all.
+GROWING = (ANNOY, ENCODER_KERAS, CODES, item_records.SQLITE, *MIH_FILES)
+NOT_HASHED_AT_OPEN = {1: (), 2: (ANNOY, ENCODER_KERAS), 3: GROWING, 4: GROWING}
 
 
 class Index:
@@ -50,14 +50,12 @@ class Index:
     Hamming radius. What differs between text and images is asked of `modality`.
     """
 
-    def __init__(self, manifest, features, model, packed, records, annoy=None, folder=None):
+    def __init__(self, manifest, features, model, shards, folder=None):
         self.manifest = manifest
         self.features = features
         self.model = model
-        self.packed = packed
-        self.records = records
-        self._annoy = annoy
-        self._built = {}  # the backends other than Annoy, built over the codes on first use
+        self.shards = list(shards)
+        self.records = ShardedRecords(self.shards)  # every row's record, by row across the shards
         self.folder = folder
 
     @property
@@ -70,51 +68,88 @@ class Index:
         return named(self.manifest["kind"])
 
     def __len__(self):
-        return len(self.records)
+        """The items the index holds (removed ones left out)."""
+        return sum(shard.live for shard in self.shards)
+
+    @property
+    def packed(self):
+        """Every row's packed code, in row order: the one shard's codes, memory-mapped, or a copy
+        of all the shards' codes end to end."""
+        if len(self.shards) == 1:
+            return self.shards[0].packed
+        return np.concatenate([shard.packed for shard in self.shards])
+
+    def codes(self, rows):
+        """The packed codes of `rows`, gathered from their shards."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(self.shards) == 1:
+            return self.shards[0].packed[rows]
+        offsets = self.records.offsets
+        numbers = np.searchsorted(offsets, rows, side="right") - 1
+        codes = np.empty((len(rows), (self.bits + 7) // 8), dtype=np.uint8)
+        for number in np.unique(numbers):
+            inside = numbers == number
+            codes[inside] = self.shards[number].packed[rows[inside] - offsets[number]]
+        return codes
+
+    def live_rows(self):
+        """The rows of the items the index holds, ascending."""
+        return np.concatenate([shard.live_rows() + offset for shard, offset in zip(self.shards, self.records.offsets)])
 
     @classmethod
-    def build(cls, source, features=None, model=None, trees=defaults.TREES, show_progress=False):
+    def build(cls, source, features=None, model=None, trees=defaults.TREES, backend=None, show_progress=False):
         """Read `source` (a TextCorpus, an ImageFolder or a CIFAR-10 reader), fit the features and the
-        model, encode every item and build Annoy.
+        model, and encode every item.
 
         features, model: unfitted, by default those of the source's modality (see `defaults`).
-        show_progress: bars for reading and building Annoy, and for training when the model is the
-        default one (a model passed in keeps its own `verbose`).
+        trees: Annoy's, where it is asked for. backend: the search backend queries use unless
+        told, whose structures `save` stores; by default the fastest for the index's size (see
+        `backends.default_backend`).
+        show_progress: bars for reading, and for training when the model is the default one (a
+        model passed in keeps its own `verbose`).
         """
         modality = of_source(source)
         features = features if features is not None else modality.default_features(source, show_progress)
         if model is None:
             model = defaults.model(modality.name, features=features.kind, verbose=show_progress)
         X, records, described = modality.read(source, features, show_progress)
-        return cls._trained({"kind": modality.name, **described}, X, features, model, records, trees, show_progress)
+        return cls._trained({"kind": modality.name, **described}, X, features, model, records, trees, backend)
 
     @classmethod
-    def _trained(cls, manifest, X, features, model, records, trees, show_progress):
-        """Fit `model` on the feature rows X, encode them and build Annoy over the codes."""
+    def _trained(cls, manifest, X, features, model, records, trees, backend=None):
+        """Fit `model` on the feature rows X and encode them, as one shard."""
         bits = model.fit_encode(X)
-        annoy = AnnoyBackend(trees, model.seed).build(bits, show_progress)
         manifest = {
             **manifest,
             "bits": model.bits,
             "training": {
                 key: model.history_[key] for key in ("loss_before_finetuning", "loss_after_finetuning")
             },
+            "backend": chosen_backend(len(bits), backend, trees, model.seed),
         }
-        return cls(manifest, features, model, binary.pack(bits), records, annoy)
+        return cls(manifest, features, model, [Shard(binary.pack(bits), records, model.bits)])
 
-    def save(self, folder):
+    def save(self, folder, show_progress=False):
         """Write the index to `folder` atomically (see `store`): a crash at any moment leaves an
-        earlier index there whole, and nothing semhash did not write is replaced."""
-        annoy = self.annoy()  # an opened index's Annoy file is read before a writer may remove it
+        earlier index there whole, and nothing semhash did not write is replaced. Each shard's
+        files already written are linked into the new generation of the same folder, copied to
+        another; the default backend's structures are
+        stored with each shard (Annoy's built here when not yet, with a progress bar)."""
+        backend = self.manifest["backend"]
+
+        same = self.folder is not None and Path(folder).resolve() == self.folder.resolve()
 
         def write_files(data):
-            written = {"features": self.features.save(data), "model": self.model.save(data)}
-            np.save(data / CODES, self.packed, allow_pickle=False)
-            item_records.write_sqlite(data / item_records.SQLITE, self.records)
-            written["annoy"] = annoy.save(data)
+            written = {"features": self.features.save(data), "model": self.model.save(data), "shards": []}
+            for number, shard in enumerate(self.shards):
+                name = shard_name(number)
+                made = create(backend["name"], **backend["settings"])
+                entry = shard.write(data / name, made, link=same, show_progress=show_progress)
+                written["shards"].append({"name": name, **entry})
             return written
 
-        self.manifest = store.write(folder, self.manifest, write_files)
+        self.manifest = store.write(folder, {**self.manifest, "counts": {**self.manifest["counts"],
+                                                                            "documents": len(self)}}, write_files)
         self.folder = Path(folder)
         return self
 
@@ -123,7 +158,7 @@ class Index:
         """Read an index written by `save`, checking its manifest, the size of every file, and the
         sha256 of each small file before it is parsed (see NOT_HASHED_AT_OPEN); the codes are
         memory-mapped and the records fetched by row, so that opening reads as little at 10
-        million items as at 300. Annoy's file is checked when first asked for."""
+        million items as at 300. Stored search structures are read when first asked for."""
         folder = Path(folder)
         try:
             return cls._opened(folder)
@@ -138,92 +173,94 @@ class Index:
     def _opened(cls, folder):
         manifest = store.read_manifest(folder)
         data = store.data_folder(folder, manifest)
-        unchecked = NOT_HASHED_AT_OPEN[manifest["format_version"]]
-        store.verify(folder, manifest, [name for name in manifest["files"] if name not in unchecked])
-        n = manifest["counts"]["documents"]
+        version = manifest["format_version"]
+        unchecked = NOT_HASHED_AT_OPEN[version]
+        store.verify(folder, manifest, [name for name in manifest["files"] if Path(name).name not in unchecked])
+        n, n_bits = manifest["counts"]["documents"], manifest["bits"]
         try:
             features = named(manifest["kind"]).features_class(manifest["features"]).load(data, manifest["features"])
             model = load_model(data, manifest["model"])
-            packed = np.load(data / CODES, mmap_mode="r", allow_pickle=False)
-            if manifest["format_version"] < 3:
-                records = item_records.read_jsonl(data / item_records.JSONL)
+            if version >= 4:
+                shards = [Shard.open(data / entry["name"], entry, n_bits) for entry in manifest["shards"]]
+            else:  # one shard of the files beside the others, and Annoy's always
+                records = item_records.read_jsonl(data / item_records.JSONL) if version < 3 else None
+                entry = {"items": n, "deleted": 0, "backends": {AnnoyBackend.name: manifest["annoy"]}}
+                shards = [Shard.open(data, entry, n_bits, records)]
+                annoy = manifest["annoy"]
+                manifest = {**manifest, "backend": chosen_backend(n, None, annoy.get("trees"), annoy.get("seed"))}
         except FileNotFoundError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError, IndexError, OSError, EOFError, BadZipFile) as error:
             # numpy's advice for a file it takes for a pickle, to load it "unsafely", never fits here
             why = PICKLED if "allow_pickle" in str(error) else f"{type(error).__name__}: {error}"
             raise SemhashError(f"{folder} is damaged ({why}); {store.REBUILD}") from None
-        if packed.dtype != np.uint8 or packed.shape != (n, (manifest["bits"] + 7) // 8) or not packed.flags.c_contiguous:
-            raise SemhashError(f"{data / CODES} holds {packed.dtype} codes shaped {packed.shape} where the manifest "
-                               f"says {n} of {manifest['bits']} bits; {store.REBUILD}")
-        if manifest["format_version"] >= 3:
-            records = item_records.SqliteRecords(data / item_records.SQLITE, n)
-        elif len(records) != n:
-            raise SemhashError(f"{folder} holds {len(records)} records where the manifest says {n}; {store.REBUILD}")
-        return cls(manifest, features, model, packed, records, folder=folder)
+        return cls(manifest, features, model, shards, folder=folder)
 
     def verify(self):
         """Check every file of the index against the sha256 its manifest records, reading each
         in full: what opening leaves out (see NOT_HASHED_AT_OPEN). Format 1 records none."""
         store.verify(self.folder, self.manifest, list(self.manifest["files"]))
 
-    def annoy(self):
-        """The Annoy backend, read from the folder on first use, once its file has been checked
-        (see `AnnoyBackend.load`)."""
-        if self._annoy is None:
-            data = store.data_folder(self.folder, self.manifest)
-            if not (data / ANNOY).is_file():
-                raise SemhashError(f"{self.folder} was replaced since it was opened; open it again")
-            self._annoy = AnnoyBackend.load(data, self.manifest["annoy"], self.packed, self.bits,
-                                            verify=lambda names: store.verify(self.folder, self.manifest, names))
-        return self._annoy
+    def _verify(self, paths):
+        """Check the files at `paths`, in the index's generation folder, against their sha256."""
+        data = store.data_folder(self.folder, self.manifest)
+        store.verify(self.folder, self.manifest, [Path(path).relative_to(data).as_posix() for path in paths])
 
     def encode(self, items):
         """Packed codes of new items: texts, or uint8 images shaped (rows, height, width, 3)."""
         return binary.pack(self.model.encode(self.features.transform(items)))
 
-    def backend(self, name):
-        """The search backend called `name` (see `backends.BACKENDS`): Annoy read from the folder
-        (see `annoy`), the others built over the codes on first use and kept."""
-        if name == AnnoyBackend.name:
-            return self.annoy()
-        if name not in self._built:
-            self._built[name] = backend_class(name).load(None, {}, self.packed, self.bits)
-        return self._built[name]
+    def backend_settings(self, name):
+        """The settings a backend called `name` is made with where an index stores none of it:
+        Annoy's trees and seed as the index records them."""
+        return self.manifest["backend"]["settings"] if name == self.manifest["backend"]["name"] else (
+            {"trees": defaults.TREES, "seed": self.model.seed} if name == AnnoyBackend.name else {})
 
     def _backend_name(self, exact, backend):
         """The backend a search uses: `backend` by name; or, as before names, exact True for the
-        scan and False for Annoy; by default the faster for the index's size (see
-        `backends.default_backend`)."""
+        scan and False for Annoy; by default the one the manifest records (see `chosen_backend`)."""
         if backend is not None and exact is not None:
             raise SemhashError("choose the search backend by exact or by name, not both")
         if backend is not None:
             return backend_class(backend).name
         if exact is None:
-            return default_backend(len(self.packed))
+            return self.manifest["backend"]["name"]
         return "exact" if exact else AnnoyBackend.name
 
+    def _merged(self, found, k=None):
+        """The rows (of the index) and distances found in each shard, as (local rows, distances)
+        pairs in shard order, merged by distance, then row, and cut to `k`."""
+        offsets = self.records.offsets
+        rows = np.concatenate([local + offset for (local, _), offset in zip(found, offsets)])
+        distances = np.concatenate([distances for _, distances in found])
+        if len(found) > 1:
+            order = np.lexsort((rows, distances))
+            rows, distances = rows[order], distances[order]
+        return rows[:k], distances[:k]
+
     def search(self, query, k=10, exact=None, search_k=None, backend=None):
-        """Rows and Hamming distances of the `k` codes nearest to a packed `query`.
+        """Rows and Hamming distances of the `k` codes nearest to a packed `query`, over every shard.
 
         backend: "exact" scans every code, "mih" probes multi-index hash tables (exact too, and
         faster at millions of codes), "annoy" asks Annoy (approximate). exact: the older way to
-        choose, True for the scan and False for Annoy. With neither, the scan up to
-        EXACT_SCAN_MAX codes, Annoy beyond (see `backends.default_backend`).
-        search_k: the Annoy nodes to inspect, by default 10 x trees x k. Both are cut to
-        what the index holds: k to its codes, search_k to every code in every tree.
+        choose, True for the scan and False for Annoy. With neither, the one the index records.
+        search_k: the Annoy nodes to inspect in each shard, by default 10 x trees x k. Both are cut
+        to what the index holds: k to its codes, search_k to every code in every tree.
         """
+        if k < 1:
+            raise SemhashError(f"k is the number of results; give 1 or more, not {k}")
         name = self._backend_name(exact, backend)
-        if name == AnnoyBackend.name:
-            return self.annoy().search(query, k, search_k)
-        return self.backend(name).search(query, k)
+        settings = self.backend_settings(name)
+        return self._merged([shard.search(query, k, name, search_k, settings, self._verify) for shard in self.shards], k)
 
     def ball(self, query, radius, exact=None, backend=None):
         """Rows and Hamming distances of every code within `radius` bits of a packed `query`,
         by distance, then row; the backend is chosen as by `search`, except that Annoy, which
         may miss codes, gives way to multi-index hashing."""
         name = self._backend_name(exact, backend)
-        return self.backend("mih" if name == AnnoyBackend.name else name).within(query, radius)
+        name = "mih" if name == AnnoyBackend.name else name
+        settings = self.backend_settings(name)
+        return self._merged([shard.within(query, radius, name, settings, self._verify) for shard in self.shards])
 
     def _hits(self, rows, distances):
         """Result dicts: the record's id, path and label, the distance and score, then
@@ -272,7 +309,7 @@ class Index:
 
     def _by_asymmetric(self, projections, rows, distances):
         """`rows` by Hamming distance, then asymmetric distance to `projections`, then row."""
-        weighed = binary.asymmetric(projections[None], self.packed[rows], self.bits)[0]
+        weighed = binary.asymmetric(projections[None], self.codes(rows), self.bits)[0]
         order = np.lexsort((rows, weighed, distances))
         return rows[order], distances[order]
 
@@ -286,7 +323,7 @@ class Index:
         return self._hits(rows, distances)
 
     def _row(self, item_id):
-        row = item_records.row_of(self.records, item_id)
+        row = self.records.row_of(item_id)
         if row is not None:
             return row
         cifar = str(self.manifest["source"].get("kind", "")).startswith("cifar")
@@ -300,16 +337,27 @@ class Index:
     def like(self, item_id, k=10, exact=None, search_k=None, backend=None):
         """The `k` items nearest to an indexed item, leaving the item itself out."""
         row = self._row(item_id)
-        found, distances = self.search(self.packed[row], k + 1, exact, search_k, backend)
+        found, distances = self.search(self.codes([row])[0], k + 1, exact, search_k, backend)
         keep = found != row
         return self._hits(found[keep][:k], distances[keep][:k])
 
     def within_like(self, item_id, radius, exact=None, backend=None):
         """Every item within `radius` bits of an indexed item, leaving the item itself out."""
         row = self._row(item_id)
-        found, distances = self.ball(self.packed[row], radius, exact, backend)
+        found, distances = self.ball(self.codes([row])[0], radius, exact, backend)
         keep = found != row
         return self._hits(found[keep], distances[keep])
 
     def bit_balance(self):
-        return binary.bit_balance(self.packed, self.bits)
+        """The share of the items holding each bit set."""
+        return binary.bit_balance(self.codes(self.live_rows()), self.bits)
+
+
+def chosen_backend(n_codes, name=None, trees=None, seed=None):
+    """What the manifest records of the search backend an index of `n_codes` codes uses unless a
+    query names another: `name` where given, else `backends.default_backend`'s choice by size;
+    and Annoy's trees and seed where it is Annoy."""
+    chosen = backend_class(name).name if name is not None else default_backend(n_codes)
+    settings = {"trees": trees or defaults.TREES, "seed": defaults.SEED if seed is None else seed} \
+        if chosen == AnnoyBackend.name else {}
+    return {"name": chosen, "chosen": "given" if name is not None else "by size", "settings": settings}

@@ -28,15 +28,18 @@ from .. import __version__
 from ..errors import SemhashError
 
 FORMAT = "semhash-index"
-FORMAT_VERSION = 3
-# 1: the data files beside the manifest, checked by size alone; 2: records.jsonl, not records.sqlite
-READABLE_VERSIONS = (1, 2, 3)
+FORMAT_VERSION = 4
+# 1: the data files beside the manifest, checked by size alone; 2: records.jsonl, not records.sqlite;
+# 3: one set of codes and records, and Annoy's file always, not shards (see `shards`)
+READABLE_VERSIONS = (1, 2, 3, 4)
 MANIFEST = "manifest.json"
 LOCK = ".semhash.lock"
 GENERATION = re.compile(r"generation-(\d{6,})")
+SHARD = re.compile(r"shard-\d{6}")
 MANIFEST_TEMPORARY = re.compile(re.escape(MANIFEST) + r"\.tmp-\d+")
 HASH_CHUNK = 1 << 22
 MAX_BITS = 1024
+SHARD_FILE = re.compile(r"shard-\d{6}/[^/]+")
 REBUILD = "rebuild it with `semhash index`"
 
 
@@ -104,7 +107,8 @@ def _identified(manifest, path, purpose):
 def _validated(manifest, path, purpose):
     """`manifest` if it is a whole semhash manifest of a readable format, else SemhashError."""
     version = _identified(manifest, path, purpose)["format_version"]
-    expected = {"kind": str, "bits": int, "counts": dict, "source": dict, "features": dict, "model": dict, "annoy": dict}
+    expected = {"kind": str, "bits": int, "counts": dict, "source": dict, "features": dict, "model": dict,
+                **({"shards": list, "backend": dict} if version >= 4 else {"annoy": dict})}
     wrong = [key for key, kind in expected.items() if type(manifest.get(key)) is not kind]
     if wrong or not 1 <= manifest["bits"] <= MAX_BITS or type(manifest["counts"].get("documents")) is not int:
         raise SemhashError(f"{path} lacks or garbles {', '.join(wrong) or 'bits or counts'}: it is damaged{purpose}")
@@ -113,12 +117,23 @@ def _validated(manifest, path, purpose):
     if not isinstance(files, dict) or not all(isinstance(value, entry) for value in files.values()):
         raise SemhashError(f"{path} does not list the index's files{purpose}")
     for name, value in files.items():
-        if not name or "/" in name or name in (".", ".."):
+        if not name or ("/" in name and not SHARD_FILE.fullmatch(name)) or name in (".", "..") or name.endswith("/.."):
             raise SemhashError(f"{path} lists a file {name!r} outside the index{purpose}")
         if version > 1 and not (type(value.get("bytes")) is int and isinstance(value.get("sha256"), str)):
             raise SemhashError(f"{path} gives no size or sha256 for {name}{purpose}")
     if version > 1 and not (isinstance(manifest.get("data"), str) and GENERATION.fullmatch(manifest["data"])):
         raise SemhashError(f"{path} names no generation folder{purpose}")
+    if version >= 4:
+        entries = manifest["shards"]
+        if not all(isinstance(entry, dict) and isinstance(entry.get("name"), str) and SHARD.fullmatch(entry["name"])
+                   and type(entry.get("items")) is int and type(entry.get("deleted")) is int
+                   and 0 <= entry["deleted"] <= entry["items"] and isinstance(entry.get("backends"), dict)
+                   for entry in entries):
+            raise SemhashError(f"{path} garbles its list of shards{purpose}")
+        live = sum(entry["items"] - entry["deleted"] for entry in entries)
+        if live != manifest["counts"]["documents"]:
+            raise SemhashError(f"{path} counts {manifest['counts']['documents']} items where its shards hold {live}"
+                               f"{purpose}")
     return manifest
 
 
@@ -212,6 +227,31 @@ def _remove_legacy_leftovers(folder):
             shutil.rmtree(entry, ignore_errors=True)
 
 
+def _listed(data, folder, previous):
+    """The manifest's `files` for the generation folder `data` (its files, and those of its shard
+    folders, each synced): size and sha256, read again from the previous manifest for a file
+    that is the very file (a hard link) it lists, since published files never change."""
+    known = {}
+    if previous.get("format_version", 0) > 1 and isinstance(previous.get("files"), dict):
+        known = {name: (folder / previous["data"] / name, entry) for name, entry in previous["files"].items()}
+    files = {}
+    for path in sorted(data.rglob("*")):
+        if path.is_dir():
+            _sync_folder(path)
+            continue
+        name = path.relative_to(data).as_posix()
+        _fsynced(path)
+        status = path.stat()
+        earlier, entry = known.get(name, (None, None))
+        try:
+            same = earlier is not None and os.path.samefile(earlier, path) and entry.get("bytes") == status.st_size
+        except OSError:
+            same = False
+        files[name] = entry if same else {"bytes": status.st_size, "sha256": sha256(path)}
+    _sync_folder(data)
+    return files
+
+
 def write(folder, manifest, write_files):
     """Write an index to `folder`: `write_files(data)` fills a new generation folder and returns
     what it adds to `manifest`; the manifest naming it then replaces the current one atomically.
@@ -230,14 +270,10 @@ def write(folder, manifest, write_files):
         data.mkdir()
         temporary = folder / f"{MANIFEST}.tmp-{os.getpid()}"
         try:
-            manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "semhash_version": __version__,
-                        **manifest, **write_files(data), "generation": generation, "data": name}
-            files = {}
-            for path in sorted(data.iterdir()):
-                _fsynced(path)
-                files[path.name] = {"bytes": path.stat().st_size, "sha256": sha256(path)}
-            manifest["files"] = files
-            _sync_folder(data)
+            current = {"format": FORMAT, "format_version": FORMAT_VERSION, "semhash_version": __version__}
+            manifest = {**current, **manifest, **write_files(data), **current, "generation": generation, "data": name}
+            manifest.pop("annoy", None)  # what format 3 recorded of Annoy lies in the shards now
+            manifest["files"] = _listed(data, folder, previous)
             temporary.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
             _fsynced(temporary)
             os.replace(temporary, folder / MANIFEST)
