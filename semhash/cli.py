@@ -266,6 +266,9 @@ def index_name(path):
 @click.option("--trees", type=click.IntRange(1), default=TREES, show_default=True,
               help="Annoy trees, where Annoy is asked for.")
 @click.option("--seed", type=int, default=SEED, show_default=True, help="Fixes the model, the codes and the index.")
+@click.option("--retrain", is_flag=True,
+              help="Train a new model from scratch, even where --output holds an index of PATH that could be "
+                   "brought up to date (new, changed and removed files) without training.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or warnings on stderr.")
 @click.option("--plain", is_flag=True, help="A readable summary instead of a JSON line.")
 @click.pass_context
@@ -273,9 +276,13 @@ def index(ctx, corpus_path, output, kind, patterns, max_document_bytes, follow_l
           arch, feature_kind, centroids, bits, hidden, filters,
           pretrain_epochs, epochs,
           min_steps, batch_size, learning_rate, binarize, neighbours, neighbour_weight, max_features, min_df, max_df,
-          weighting, user_dict, backend, trees, seed, quiet, plain):
+          weighting, user_dict, backend, trees, seed, retrain, quiet, plain):
     """Index PATH: a folder of text files (.txt and .md by default), a folder of images, or
-    CIFAR-10 (the python or binary batches, as a folder or the .tar.gz archive)."""
+    CIFAR-10 (the python or binary batches, as a folder or the .tar.gz archive).
+
+    Where the output already holds an index of the same folder, it is brought up to date instead:
+    new and changed files are encoded with its model and vanished ones removed, without training
+    (--retrain trains anew)."""
     from .sources.detect import detect_kind
 
     started = time.perf_counter()
@@ -295,6 +302,14 @@ def index(ctx, corpus_path, output, kind, patterns, max_document_bytes, follow_l
     training.update(bits=bits, seed=seed, verbose=not quiet)
     options = ctx.params
     source = modality.source(corpus_path, source_kind, on_warning=warn, **picked(options, modality.source_options))
+    existing = None if retrain else updatable(output, modality, source_kind, corpus_path)
+    if existing is not None:
+        changed = changed_settings(ctx, existing)
+        if changed:
+            raise click.UsageError(f"{output} was built with other settings: {'; '.join(changed)}; give --retrain "
+                                   "to train anew with these, or leave them out to update it")
+        report_update(Index.open(output).update(source, show_progress=not quiet), output, modality, plain, quiet)
+        return
     features = chosen_features(modality, verbose=not quiet, **picked(options, modality.feature_options))
     model = defaults.model(modality.name, arch, features.kind, **training)
     built = Index.build(source, features, model, trees=trees, backend=backend, show_progress=not quiet)
@@ -312,6 +327,116 @@ def index(ctx, corpus_path, output, kind, patterns, max_document_bytes, follow_l
     skipped = sum(counts["skipped"].values())
     emit(row, f"indexed {row['documents']} {modality.items} ({skipped} skipped) into {output} with "
               f"{modality.summary_words(row)}{bits}-bit codes in {row['seconds']} s", plain)
+
+
+def updatable(output, modality, source_kind, corpus_path):
+    """The manifest of the index at `output` when it holds an index of the folder `corpus_path`,
+    which can be brought up to date; else None (nothing there, another corpus, or CIFAR-10)."""
+    if source_kind not in ("text", "image-folder") or not (output / MANIFEST).is_file():
+        return None
+    from .index.store import read_manifest
+
+    manifest = read_manifest(output, check_files=False)
+    same = manifest["kind"] == modality.name and manifest["source"].get("root") == str(corpus_path.resolve())
+    return manifest if same and manifest["format_version"] >= 2 else None
+
+
+# Where an option of `semhash index` lies in a manifest: (section, key), by the option's name.
+RECORDED_AS = {"bits": ("model", "bits"), "seed": ("model", "seed"), "arch": ("model", "arch"),
+               "centroids": ("features", "n_centroids"), "feature_kind": ("features", "type"),
+               "backend": ("backend", "name")}
+
+
+def changed_settings(ctx, manifest):
+    """The options given on the command line whose values differ from those the index in
+    `manifest` was built with, each as "--option VALUE (the index has VALUE)"."""
+    changed = []
+    for param in ctx.command.params:
+        name = param.name
+        if name in ("quiet", "plain", "output", "retrain", "kind", "corpus_path", "follow_links") \
+                or ctx.get_parameter_source(name) != click.core.ParameterSource.COMMANDLINE:
+            continue
+        given = ctx.params[name]
+        section, key = RECORDED_AS.get(name, (None, name))
+        sections = [section] if section else ["model", "features", "source"]
+        recorded = next((manifest[where][key] for where in sections if key in manifest.get(where, {})), None)
+        if recorded is None:  # not recorded (Annoy's trees where Annoy is not stored, a user dictionary)
+            continue
+        if isinstance(given, (tuple, list)):
+            given, recorded = list(given), list(recorded) if isinstance(recorded, (tuple, list)) else recorded
+        elif isinstance(recorded, list) and given is not None:  # --size 16 for images of 16 x 16
+            given = [given] * len(recorded)
+        if given != recorded:
+            changed.append(f"{param.opts[0]} {given if not isinstance(given, list) else ','.join(map(str, given))} "
+                           f"(the index has {recorded if recorded is not None else 'its own'})")
+    return changed
+
+
+def report_update(report, output, modality, plain, quiet):
+    """Print what `Index.update` did, and warn on stderr where the drift calls for retraining."""
+    drift = report["drift"]
+    row = {"index": str(output), "updated": bool(report["added"] or report["changed"] or report["removed"]),
+           **report}
+    skipped = sum(report["skipped"].values())
+    if row["updated"]:
+        line = (f"updated {output}: {report['added']} added, {report['changed']} changed, {report['removed']} "
+                f"removed, {report['unchanged']} unchanged{f', {skipped} skipped' if skipped else ''} "
+                f"in {report['seconds']} s")
+    else:
+        line = f"{output} is up to date: {report['unchanged']} {modality.items} unchanged ({report['seconds']} s)"
+    emit(row, line, plain)
+    if drift["retrain"] and not quiet:
+        click.echo(f"semhash: warning: the index has drifted from what its model learned ({', '.join(drift['reasons'])}"
+                   f" past its limit); consider `semhash index PATH --retrain`", err=True)
+
+
+def index_folder_ids(source, paths):
+    """The ids of the files `paths` (files, or folders of them) name in `source`, a folder reader:
+    every path must lie in the indexed folder and name files of it that the index reads."""
+    root = Path(source.root).resolve()
+    candidates = {Path(path).resolve(): source.id_of(path) for path in source.paths()}
+    ids = []
+    for path in paths:
+        where = Path(path).resolve()
+        if where != root and root not in where.parents:
+            raise click.UsageError(f"{path} lies outside the indexed folder {root}; add files inside it, "
+                                   "or index the other folder on its own")
+        found = [item for candidate, item in candidates.items() if candidate == where or where in candidate.parents]
+        if not found:
+            raise click.UsageError(f"{path} holds no file the index reads (under {root}: "
+                                   f"{', '.join(getattr(source, 'patterns', ['image files']))})")
+        ids.extend(found)
+    return ids
+
+
+@cli.command()
+@click.argument("index_dir", metavar="INDEX", type=click.Path(path_type=Path))
+@click.argument("paths", metavar="PATH...", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or warnings on stderr.")
+@click.option("--plain", is_flag=True, help="A readable summary instead of a JSON line.")
+def add(index_dir, paths, quiet, plain):
+    """Add files to INDEX, or encode changed ones again, without training: each PATH a file or a
+    folder inside the folder INDEX was built from."""
+    opened = Index.open(index_dir)
+    warn = None if quiet else (lambda message: click.echo(f"semhash: warning: {message}", err=True))
+    source = opened.modality.source_of(opened.manifest["source"], on_warning=warn)
+    ids = index_folder_ids(source, paths)
+    report_update(opened.add(source.only(ids), show_progress=not quiet), index_dir, opened.modality, plain, quiet)
+
+
+@cli.command()
+@click.argument("index_dir", metavar="INDEX", type=click.Path(path_type=Path))
+@click.argument("ids", metavar="ID...", nargs=-1, required=True)
+@click.option("--plain", is_flag=True, help="A readable summary instead of a JSON line.")
+def remove(index_dir, ids, plain):
+    """Remove items from INDEX by their ids (as `query` shows them); they are never returned once
+    this has answered. An unknown id removes nothing."""
+    started = time.perf_counter()
+    opened = Index.open(index_dir)
+    removed = opened.remove(ids)
+    row = {"index": str(index_dir), "removed": removed, "items": len(opened),
+           "seconds": round(time.perf_counter() - started, 2), "drift": opened.drift()}
+    emit(row, f"removed {removed} items from {index_dir}; {len(opened)} remain ({row['seconds']} s)", plain)
 
 
 @cli.command()
@@ -413,9 +538,10 @@ def info(index_dir, verify, plain):
     opened = Index.open(index_dir or default_index())
     if verify:
         opened.verify()
-    balance = [round(float(share), 4) for share in opened.bit_balance()]
+    balance = [round(float(share), 4) for share in opened.bit_balance()] if len(opened) else []
+    drift = opened.drift()
     if not plain:
-        emit({**opened.manifest, "bit_balance": balance})
+        emit({**opened.manifest, "bit_balance": balance, "drift": drift})
         return
     manifest = opened.manifest
     model = manifest["model"]
@@ -429,7 +555,11 @@ def info(index_dir, verify, plain):
         f"model      {model.get('arch', 'dense')}: {' -> '.join(str(s) for s in [*layers, model['bits']])}, "
         f"seed {model['seed']}",
         f"search     {search_line(opened)}",
-        f"bit balance  min {min(balance):.3f}  mean {sum(balance) / len(balance):.3f}  max {max(balance):.3f}",
+        f"bit balance  min {min(balance, default=0):.3f}  mean {sum(balance) / max(len(balance), 1):.3f}  "
+        f"max {max(balance, default=0):.3f}",
+        f"drift      {drift['unseen_items']} items the model never saw ({drift['unseen_share']:.0%})"
+        + (f", {drift['unknown_term_share']:.0%} of the last added terms unknown" if "unknown_term_share" in drift else "")
+        + ("; retraining advised (`semhash index PATH --retrain`)" if drift["retrain"] else ""),
         "per bit    " + " ".join(f"{share:.2f}" for share in balance),
     ]
     click.echo("\n".join(lines))

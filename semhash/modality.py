@@ -58,6 +58,13 @@ class Text:
         return TextCorpus(path, patterns, on_warning=on_warning, max_bytes=max_document_bytes,
                           follow_links=follow_links)
 
+    def source_of(self, described, on_warning=None):
+        """The corpus a manifest's `source` describes, read as it was when indexed, to update the
+        index from it."""
+        return TextCorpus(described["root"], described["patterns"], on_warning=on_warning,
+                          max_bytes=described.get("max_document_bytes", MAX_DOCUMENT_BYTES),
+                          follow_links=described.get("follow_links", False))
+
     def features(self, user_dict=None, verbose=False, **settings):
         """Unfitted features: `settings` are TextFeatures' (max_features, min_df, max_df, weighting)."""
         from .features.tokenizer import JiebaTokenizer
@@ -99,17 +106,10 @@ class Text:
                 ) from None
             raise
         skipped = collections.Counter(item.key for item in corpus.skipped)
-        has_terms = np.diff(X.indptr) > 0
-        if not has_terms.all():
-            for record in itertools.compress(records, ~has_terms):
-                if corpus.on_warning is not None:
-                    corpus.on_warning(f"skipped {record['path']}: no terms: only stop words, numbers or words "
-                                      "left out of the vocabulary")
-            X = X[has_terms]
-            records = list(itertools.compress(records, has_terms))
-            skipped["no terms"] = int(np.count_nonzero(~has_terms))
+        X, records = self._with_terms(X, records, corpus, skipped)
         described = {
-            "source": {"root": str(Path(corpus.root).resolve()), "patterns": list(corpus.patterns)},
+            "source": {"root": str(Path(corpus.root).resolve()), "patterns": list(corpus.patterns),
+                       "max_document_bytes": corpus.max_bytes, "follow_links": corpus.follow_links},
             "counts": {
                 "documents": len(records),
                 "skipped": dict(skipped),
@@ -118,6 +118,36 @@ class Text:
             },
         }
         return X, records, described
+
+    def _with_terms(self, X, records, corpus, skipped):
+        """The rows of X and their records with at least one term of the vocabulary; the others
+        are named through the corpus's warnings and counted in `skipped` as "no terms"."""
+        has_terms = np.diff(X.indptr) > 0
+        if has_terms.all():
+            return X, records
+        for record in itertools.compress(records, ~has_terms):
+            if corpus.on_warning is not None:
+                corpus.on_warning(f"skipped {record['path']}: no terms: only stop words, numbers or words "
+                                  "left out of the vocabulary")
+        skipped["no terms"] = int(np.count_nonzero(~has_terms))
+        return X[has_terms], list(itertools.compress(records, has_terms))
+
+    def read_more(self, corpus, features, show_progress=False):
+        """Read the documents of `corpus` with `features` fitted already, to add them to an index:
+        (rows, records, what was skipped and how many of their terms the vocabulary lacks)."""
+        records, tally = [], {}
+
+        def texts():
+            with progress_bar("tokenizing", length=len(corpus), show=show_progress) as bar:
+                for document in corpus:
+                    records.append(document.record())
+                    bar.update(1)
+                    yield document.text
+
+        X = features.weigh(features.counts(texts(), tally))
+        skipped = collections.Counter(item.key for item in corpus.skipped)
+        X, records = self._with_terms(X, records, corpus, skipped)
+        return X, records, {"skipped": dict(skipped), **tally}
 
     def benchmark_features(self, database, queries, verbose=False, **ignored):
         """(semhash's rows, the baselines' rows, what semhash reads) for the evaluation of texts
@@ -202,6 +232,18 @@ class Images:
         return open_images(path, kind, split=split, size=(size, size), on_warning=on_warning,
                            max_pixels=max_image_pixels or MAX_IMAGE_PIXELS, follow_links=follow_links)
 
+    def source_of(self, described, on_warning=None):
+        """The image folder a manifest's `source` describes, read as it was when indexed, to update
+        the index from it; CIFAR-10's archives do not change, and are refused."""
+        from .sources.images import MAX_IMAGE_PIXELS, ImageFolder
+
+        if described.get("kind") != ImageFolder.kind:
+            raise SemhashError(f"{described.get('root')} is a CIFAR-10 archive, which does not change: items are added "
+                               "to and removed from indexes of folders; rebuild it with `semhash index --retrain`")
+        return ImageFolder(described["root"], described["size"], on_warning=on_warning,
+                           max_pixels=described.get("max_pixels", MAX_IMAGE_PIXELS),
+                           follow_links=described.get("follow_links", False))
+
     def features(self, arch="dense", feature_kind=None, size=defaults.SIZE, verbose=False, **settings):
         """Unfitted image features of `feature_kind` ("patches" or "pixels"), by default those that
         suit the model `arch`, for images of `size` (a side, or height and width); `settings` are
@@ -229,10 +271,7 @@ class Images:
         with progress_bar("reading images", length=len(images), show=show_progress) as bar:
             for batch in images:
                 chunks.append(batch.pixels)
-                records.extend(
-                    {"id": id_, "label": label, "source": source}
-                    for id_, label, source in zip(batch.ids, batch.labels, batch.sources)
-                )
+                records.extend(self._records(batch))
                 bar.update(len(batch.ids))
         if not records:
             raise SemhashError(
@@ -249,6 +288,25 @@ class Images:
             },
         }
         return X, records, described
+
+    def _records(self, batch):
+        """The records of a batch of images: id, label and source, and the file's sha256 where
+        the images are files."""
+        hashes = batch.hashes or [None] * len(batch.ids)
+        return [{"id": id_, "label": label, "source": source, **({"sha256": digest} if digest else {})}
+                for id_, label, source, digest in zip(batch.ids, batch.labels, batch.sources, hashes)]
+
+    def read_more(self, images, features, show_progress=False):
+        """Read the images of `images` with `features` fitted already, to add them to an index:
+        (rows, records, what was skipped), a batch of features at a time."""
+        rows, records = [], []
+        with progress_bar("reading images", length=len(images), show=show_progress) as bar:
+            for batch in images:
+                rows.append(features.transform(batch.pixels))
+                records.extend(self._records(batch))
+                bar.update(len(batch.ids))
+        X = np.concatenate(rows) if rows else np.empty((0, 0), np.float32)
+        return X, records, {"skipped": dict(collections.Counter(item.key for item in images.skipped))}
 
     def benchmark_features(self, database, queries, arch="dense", feature_kind=None, verbose=False, **settings):
         """(semhash's rows, the baselines' rows, what semhash reads) for the evaluation of images

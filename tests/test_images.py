@@ -19,7 +19,7 @@ from semhash.errors import SemhashError
 from semhash.sources import images
 from semhash.sources.cifar import CifarBinary, CifarPython
 from semhash.sources.detect import detect_kind, open_images
-from semhash.sources.images import ImageFolder, read_image
+from semhash.sources.images import MAX_IMAGE_PIXELS, ImageFolder, read_image
 from semhash.sources.originals import parse_image_reference, read_item, read_query_image, read_sources
 
 LABEL_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -324,7 +324,8 @@ def test_image_folder_reads_images_and_skips_damaged_ones(image_folder):
     assert [name for name in ("corrupt.png", "truncated.jpg") if any(name in warning for warning in warnings)] == [
         "corrupt.png", "truncated.jpg"]
     assert not (image_folder.parent / "MARKER").exists()
-    assert folder.describe() == {"kind": "image-folder", "root": str(image_folder.absolute()), "size": [12, 16]}
+    assert folder.describe() == {"kind": "image-folder", "root": str(image_folder.absolute()), "size": [12, 16],
+                                 "max_pixels": MAX_IMAGE_PIXELS, "follow_links": False}
 
 
 def test_images_are_cropped_about_the_centre_and_turned_upright(tmp_path):

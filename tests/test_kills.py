@@ -45,3 +45,72 @@ def test_kill_9_while_saving_never_loses_the_index(saved_annoy, tmp_path):  # no
     assert len(generations) > 5  # the kills fell after some saves were published, and before others
     opened.save(target)  # the next writer removes what the killed ones left
     assert len([path for path in target.iterdir() if path.name.startswith("generation-")]) == 2
+
+
+UPDATER = """
+import sys
+from pathlib import Path
+from semhash import Index, TextCorpus
+corpus, target, first = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+print("ready", flush=True)
+for step in range(first, first + 1000):
+    for old in (corpus / "sports").glob("new-*.txt"):
+        old.unlink()
+    (corpus / "sports" / f"new-{step}.txt").write_text("football goal striker coach " * (1 + step % 5))
+    Index.open(target).update(TextCorpus(corpus))
+"""
+
+
+def test_kill_9_during_updates_leaves_a_whole_index_and_readers_keep_answering(saved_annoy, tmp_path):  # noqa: F811
+    """Updates (one document added and one removed each) killed at random moments, 20 times, while
+    one reader opens the index for each query and another keeps it open throughout: every state
+    after a kill is a whole index, old or new, and no query of either reader fails."""
+    import json
+    import threading
+
+    from semhash import TextCorpus
+
+    corpus = shutil.copytree(saved_annoy.manifest["source"]["root"], tmp_path / "corpus")
+    target = shutil.copytree(saved_annoy.folder, tmp_path / "index")
+    manifest = json.loads((target / "manifest.json").read_text())
+    manifest["source"]["root"] = str(corpus.resolve())
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    Index.open(target).update(TextCorpus(corpus))  # nothing changed: nothing written
+    kept_open = Index.open(target)
+    failures, answered, stop = [], [0, 0], threading.Event()
+
+    def read():
+        while not stop.is_set():
+            try:
+                assert len(Index.open(target).query("football goal striker", k=5)) == 5
+                answered[0] += 1
+                assert len(kept_open.query("football goal striker", k=5)) == 5
+                answered[1] += 1
+            except Exception as error:  # noqa: BLE001 (collected, and the test fails on any)
+                failures.append(repr(error))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    rng = np.random.default_rng(1)
+    generations = set()
+    try:
+        for kill in range(20):
+            writer = subprocess.Popen([sys.executable, "-c", UPDATER, str(corpus), str(target), str(kill * 1000)],
+                                      stdout=subprocess.PIPE, text=True)
+            assert writer.stdout.readline() == "ready\n"
+            time.sleep(rng.uniform(0.2, 1.0))  # an update takes some 0.3 s here: kills land everywhere in one
+            writer.send_signal(signal.SIGKILL)
+            writer.wait()
+            opened = Index.open(target)
+            opened.verify()
+            live = opened.live_rows()
+            ids = [opened.records[row]["id"] for row in live]
+            assert len(ids) == len(set(ids)) == opened.manifest["counts"]["documents"] in (72, 73)
+            assert all(opened.records.row_of(item) == row for item, row in zip(ids, live))
+            assert len(opened.query("football goal striker", k=100)) == len(ids)
+            generations.add(opened.manifest["generation"])
+    finally:
+        stop.set()
+        reader.join()
+    assert failures == [] and min(answered) > 20
+    assert len(generations) > 5  # kills fell after some updates were published, and before others

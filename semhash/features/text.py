@@ -96,13 +96,21 @@ class TextFeatures:
         self.document_frequency_ = np.bincount(counts.indices, minlength=len(self.terms_))
         return self.weigh(sp.csr_matrix(counts))
 
-    def counts(self, texts):
-        """Term counts of `texts` over the fitted vocabulary, as CSR."""
+    def counts(self, texts, tally=None):
+        """Term counts of `texts` over the fitted vocabulary, as CSR. `tally`, a dict where given,
+        gains the number of terms the texts held ("terms") and of those outside the vocabulary
+        ("unknown_terms"): how far new texts have drifted from those the vocabulary was fitted on."""
         tokenizer = self._tokenizer()
         indptr, indices = [0], []
+        terms = 0
         for text in texts:
-            indices.extend(self.vocabulary_[t] for t in tokenizer(text) if t in self.vocabulary_)
+            tokens = tokenizer(text)
+            terms += len(tokens)
+            indices.extend(self.vocabulary_[t] for t in tokens if t in self.vocabulary_)
             indptr.append(len(indices))
+        if tally is not None:
+            tally["terms"] = tally.get("terms", 0) + terms
+            tally["unknown_terms"] = tally.get("unknown_terms", 0) + terms - len(indices)
         data = np.ones(len(indices), dtype=np.float32)
         matrix = sp.csr_matrix((data, indices, indptr), shape=(len(indptr) - 1, len(self.terms_)))
         matrix.sum_duplicates()

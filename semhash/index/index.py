@@ -13,6 +13,7 @@ Its data files, in the generation folder its manifest names (see `store`):
     encoder.npz     the same encoder's weights and bit thresholds, for numpy inference
 """
 
+import time
 from pathlib import Path
 from zipfile import BadZipFile
 
@@ -26,8 +27,16 @@ from ..models.autoencoder import ENCODER_KERAS, load_model
 from . import records as item_records
 from . import store
 from .backends import ANNOY, MIH_FILES, AnnoyBackend, backend_class, create, default_backend
-from .shards import CODES, PICKLED, Shard, ShardedRecords, shard_name
+from .shards import CODES, PICKLED, Shard, ShardedRecords, merged, shard_name
 
+# Past this many shards, `update` merges the shards after the first into one; a shard whose rows
+# are more than this share removed is written again without them (see `Index._compact`).
+MAX_SHARDS = 8
+MAX_REMOVED_SHARE = 0.5
+# `Index.drift` recommends retraining past these (see docs/RESULTS.md, "Live indexes"): a share
+# of the items the model never saw, a rise in the mean distance of the bits' balance from .5 over
+# the training codes', and a share of new documents' terms outside the vocabulary.
+DRIFT_LIMITS = {"unseen_share": 0.25, "bit_balance_deviation": 0.05, "unknown_term_share": 0.5}
 # At most this many items at the k-th distance or nearer are weighed by `Index.reranked`.
 RERANK_CANDIDATES = 10_000
 # Files whose sha256 opening does not check (by name, in whichever folder): Annoy's and the
@@ -123,7 +132,8 @@ class Index:
             **manifest,
             "bits": model.bits,
             "training": {
-                key: model.history_[key] for key in ("loss_before_finetuning", "loss_after_finetuning")
+                **{key: model.history_[key] for key in ("loss_before_finetuning", "loss_after_finetuning")},
+                "bit_balance_deviation": round(float(np.mean(np.abs(bits.mean(axis=0) - 0.5))), 4),
             },
             "backend": chosen_backend(len(bits), backend, trees, model.seed),
         }
@@ -133,25 +143,161 @@ class Index:
         """Write the index to `folder` atomically (see `store`): a crash at any moment leaves an
         earlier index there whole, and nothing semhash did not write is replaced. Each shard's
         files already written are linked into the new generation of the same folder, copied to
-        another; the default backend's structures are
-        stored with each shard (Annoy's built here when not yet, with a progress bar)."""
-        backend = self.manifest["backend"]
-
+        another; the default backend's structures are stored with each shard (Annoy's built here
+        when not yet, with a progress bar)."""
         same = self.folder is not None and Path(folder).resolve() == self.folder.resolve()
+        self.manifest = store.write(folder, self._current_manifest(), self._files_writer(same, show_progress))
+        self.folder = Path(folder)
+        return self
+
+    def _current_manifest(self):
+        return {**self.manifest, "counts": {**self.manifest["counts"], "documents": len(self)}}
+
+    def _files_writer(self, link, show_progress):
+        """What fills a generation folder with the index (see `store.write`): the features, the
+        model, and each shard in order with the default backend's structures."""
+        backend = self.manifest["backend"]
 
         def write_files(data):
             written = {"features": self.features.save(data), "model": self.model.save(data), "shards": []}
             for number, shard in enumerate(self.shards):
                 name = shard_name(number)
                 made = create(backend["name"], **backend["settings"])
-                entry = shard.write(data / name, made, link=same, show_progress=show_progress)
+                entry = shard.write(data / name, made, link=link, show_progress=show_progress)
                 written["shards"].append({"name": name, **entry})
             return written
 
-        self.manifest = store.write(folder, {**self.manifest, "counts": {**self.manifest["counts"],
-                                                                            "documents": len(self)}}, write_files)
-        self.folder = Path(folder)
-        return self
+        return write_files
+
+    def update(self, source, remove_missing=True, show_progress=False):
+        """Bring the saved index up to date with `source`, the corpus it was built from (or some of
+        its files: `source.only(ids)`), without training again: the files are told apart by id
+        and sha256; new and changed ones are read and encoded with the stored features and model
+        into a new shard, changed and (with `remove_missing`) vanished ones removed, all in one
+        atomic write (none when nothing changed). Readers see the index before or after, never
+        between. Returns the report: added, changed, removed, unchanged, skipped, seconds, and
+        `drift` (see `drift`)."""
+        started = time.perf_counter()
+        with store.writing(self._saved_folder()) as write:
+            current = Index.open(self.folder)  # the latest generation, read under the writer lock
+            stored = current._fingerprints()
+            seen = dict(source.fingerprints())
+            new = [item for item in seen if item not in stored]
+            changed = [item for item in seen if item in stored and stored[item][1] != seen[item]]
+            removed = [item for item in stored if item not in seen] if remove_missing else []
+            report = {"added": len(new), "changed": len(changed), "removed": len(removed),
+                      "unchanged": len(seen) - len(new) - len(changed), "skipped": {}}
+            tally = {}
+            if new or changed:
+                X, records, read = current.modality.read_more(source.only(new + changed), current.features,
+                                                              show_progress)
+                report["skipped"], tally = read.pop("skipped"), read
+                current._delete([stored[item][0] for item in changed])
+                if records:
+                    packed = binary.pack(current.model.encode(X))
+                    current._grow(Shard(packed, records, current.bits, trained=False))
+                report["added"] = len({record["id"] for record in records} - set(changed))
+            current._delete([stored[item][0] for item in removed])
+            if new or changed or removed:
+                current._changed(tally)
+                current.manifest = write(current._current_manifest(), current._files_writer(True, show_progress))
+        self._become(current)
+        return {**report, "seconds": round(time.perf_counter() - started, 2), "drift": self.drift()}
+
+    def add(self, source, show_progress=False):
+        """Add the items of `source` (new ones, or changed ones again) to the saved index: `update`
+        that removes nothing."""
+        return self.update(source, remove_missing=False, show_progress=show_progress)
+
+    def remove(self, ids):
+        """Remove the items `ids` from the saved index, in one atomic write; an id it does not hold
+        is an error, and nothing is removed then. Returns how many were removed."""
+        ids = list(dict.fromkeys(ids))
+        with store.writing(self._saved_folder()) as write:
+            current = Index.open(self.folder)
+            rows = [current.records.row_of(item) for item in ids]
+            missing = [item for item, row in zip(ids, rows) if row is None]
+            if missing:
+                raise SemhashError(f"no item {missing[0]!r} in {self.folder}"
+                                   + (f" (nor {len(missing) - 1} more of the ids given)" if len(missing) > 1 else "")
+                                   + "; nothing was removed")
+            current._delete(rows)
+            current._changed()
+            current.manifest = write(current._current_manifest(), current._files_writer(True, False))
+        self._become(current)
+        return len(rows)
+
+    def _changed(self, tally=None):
+        """After items were added or removed: compact the shards, choose the default backend again
+        where it was chosen by size, and record the drift (`tally`: the terms of new documents)."""
+        self._compact()
+        backend = self.manifest["backend"]
+        if backend["chosen"] == "by size":
+            backend = chosen_backend(len(self), None, **backend["settings"])
+        self.manifest = {**self.manifest, "backend": backend, "drift": self.drift(tally)}
+
+    def _saved_folder(self):
+        if self.folder is None:
+            raise SemhashError("this index has not been saved; save it before changing it in place")
+        return self.folder
+
+    def _become(self, other):
+        """Take on the state of `other`, the same index read or written again."""
+        self.__dict__.update(other.__dict__)
+
+    def _fingerprints(self):
+        """{id: (row, sha256)} of every item the index holds."""
+        stored = {}
+        for shard, offset in zip(self.shards, self.records.offsets):
+            deleted = set(shard.deleted.tolist())
+            for row, item, digest in item_records.fingerprints(shard.records):
+                if row not in deleted:
+                    stored[item] = (int(offset) + row, digest)
+        return stored
+
+    def _grow(self, shard):
+        """Add a shard after the others."""
+        self.shards.append(shard)
+        self.records = ShardedRecords(self.shards)
+
+    def _delete(self, rows):
+        """Mark the index's `rows` removed, each in its shard."""
+        for row in rows:
+            shard, local = self.records.locate(row)
+            shard.delete([local])
+
+    def _compact(self):
+        """Keep removed rows and small shards from slowing every search: a shard whose rows are
+        mostly removed (over MAX_REMOVED_SHARE) is written again without them, one wholly removed
+        is dropped, and past MAX_SHARDS the shards after the first are merged into one."""
+        shards = [shard for shard in self.shards if shard.live]
+        shards = [merged([shard], self.bits) if len(shard.deleted) > MAX_REMOVED_SHARE * len(shard) else shard
+                  for shard in shards]
+        if len(shards) > MAX_SHARDS:
+            shards = [shards[0], merged(shards[1:], self.bits)]
+        self.shards = shards or [Shard(np.empty((0, (self.bits + 7) // 8), np.uint8), [], self.bits)]
+        self.records = ShardedRecords(self.shards)
+
+    def drift(self, tally=None):
+        """How far the index has moved from what its model was fitted on, and whether to retrain:
+        the share of its items the model never saw (added or changed since training), how far the
+        bits' balance has moved from .5 on average, against the balance of the codes the model was
+        trained with, and, for text, the share of the last added documents' terms outside the
+        vocabulary. Past DRIFT_LIMITS, `retrain` is True."""
+        unseen = sum(shard.live for shard in self.shards if not shard.trained)
+        balance = self.bit_balance()
+        trained = self.manifest.get("training", {}).get("bit_balance_deviation")
+        drift = {"unseen_items": unseen, "unseen_share": round(unseen / max(len(self), 1), 4),
+                 "bit_balance_deviation": round(float(np.mean(np.abs(balance - 0.5))), 4) if len(self) else None,
+                 "bit_balance_deviation_at_training": trained}
+        last = self.manifest.get("drift", {}).get("unknown_term_share")
+        if tally and tally.get("terms"):
+            last = round(tally["unknown_terms"] / tally["terms"], 4)
+        if last is not None:
+            drift["unknown_term_share"] = last
+        reasons = [name for name, limit in DRIFT_LIMITS.items()
+                   if drift.get(name) is not None and drift[name] - (drift.get(f"{name}_at_training") or 0) > limit]
+        return {**drift, "retrain": bool(reasons), "reasons": reasons}
 
     @classmethod
     def open(cls, folder):

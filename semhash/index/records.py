@@ -120,11 +120,22 @@ class SqliteRecords(Sequence):
         """The row of the item `item_id`, or None."""
         return next(self._read("SELECT row FROM items WHERE id = ?", (item_id,), operator.itemgetter(0)), None)
 
+    def fingerprints(self):
+        """(row, id, sha256 or None) of every item, in row order, without the rest of the records."""
+        return self._read("SELECT row, id, sha256 FROM items ORDER BY row", make=tuple)
+
 
 def read_jsonl(path):
     """The records of `records.jsonl` (formats 1 and 2), all of them, as a list of dicts."""
     with open(path, encoding="utf-8") as lines:
         return [json.loads(line) for line in lines]
+
+
+def fingerprints(records):
+    """(row, id, sha256 or None) of every record of `records` (SqliteRecords, or a list of dicts)."""
+    if isinstance(records, SqliteRecords):
+        return records.fingerprints()
+    return ((row, record["id"], record.get("sha256")) for row, record in enumerate(records))
 
 
 def row_of(records, item_id):

@@ -69,10 +69,11 @@ class Shard:
     use. `folder` is where its files lie once written (None before); `settings` what its manifest
     entry records of the stored backends."""
 
-    def __init__(self, packed, records, n_bits, deleted=(), folder=None, settings=None, backends=None):
+    def __init__(self, packed, records, n_bits, deleted=(), folder=None, settings=None, backends=None, trained=True):
         self.packed = packed
         self.records = records
         self.n_bits = n_bits
+        self.trained = trained  # whether the model was fitted on its items, or they came after
         self.deleted = np.asarray(deleted, dtype=np.int64)
         self.folder = folder
         self.settings = dict(settings or {})
@@ -158,7 +159,11 @@ class Shard:
             self._backends[backend.name] = built
             settings[backend.name] = built.save(folder)
         self.folder, self.settings = folder, settings
-        return {"items": len(self.packed), "deleted": len(self.deleted), "backends": settings}
+        return {"items": len(self.packed), "deleted": len(self.deleted), "trained": self.trained, "backends": settings}
+
+    def delete(self, rows):
+        """Mark the shard's `rows` removed (in memory: `write` records it in the next generation)."""
+        self.deleted = np.union1d(self.deleted, np.asarray(rows, dtype=np.int64))
 
     @classmethod
     def open(cls, folder, entry, n_bits, records=None):
@@ -179,7 +184,17 @@ class Shard:
             if (deleted.dtype != np.int64 or deleted.shape != (entry["deleted"],) or np.any(np.diff(deleted) <= 0)
                     or np.any(deleted < 0) or np.any(deleted >= n)):
                 raise SemhashError(f"{folder / DELETED} does not list {entry['deleted']} rows of the shard; {REBUILD}")
-        return cls(packed, records, n_bits, deleted, folder, entry.get("backends"))
+        return cls(packed, records, n_bits, deleted, folder, entry.get("backends"), trained=entry.get("trained", True))
+
+
+def merged(shards, n_bits):
+    """One shard, in memory, of the live items of `shards` in their order: what compaction writes
+    in place of shards with many removed rows, or of many small ones. Its items count as trained
+    on where all of theirs did."""
+    packed = np.concatenate([shard.packed[shard.live_rows()] for shard in shards])
+    records = [record for shard in shards
+               for record, gone in zip(shard.records, shard.is_deleted(np.arange(len(shard)))) if not gone]
+    return Shard(packed, records, n_bits, trained=all(shard.trained for shard in shards))
 
 
 class ShardedRecords(Sequence):

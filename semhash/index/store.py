@@ -17,6 +17,7 @@ only what it wrote: the files a manifest lists and its generation folders.
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -260,32 +261,50 @@ def write(folder, manifest, write_files):
     check_destination(folder)
     folder.mkdir(parents=True, exist_ok=True)
     with _locked(folder):
-        previous = _current(folder) or {}
-        keep = {previous["data"]} if isinstance(previous.get("data"), str) else set()
-        _remove_unused(folder, keep)
-        used = [int(match[1]) for match in map(GENERATION.fullmatch, (path.name for path in folder.iterdir())) if match]
-        generation = 1 + max(used, default=0)
-        name = f"generation-{generation:06d}"
-        data = folder / name
-        data.mkdir()
-        temporary = folder / f"{MANIFEST}.tmp-{os.getpid()}"
-        try:
-            current = {"format": FORMAT, "format_version": FORMAT_VERSION, "semhash_version": __version__}
-            manifest = {**current, **manifest, **write_files(data), **current, "generation": generation, "data": name}
-            manifest.pop("annoy", None)  # what format 3 recorded of Annoy lies in the shards now
-            manifest["files"] = _listed(data, folder, previous)
-            temporary.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-            _fsynced(temporary)
-            os.replace(temporary, folder / MANIFEST)
-            _sync_folder(folder)
-        except BaseException:
-            shutil.rmtree(data, ignore_errors=True)
-            temporary.unlink(missing_ok=True)
-            raise
-        _remove_unused(folder, keep={name, *keep})
-        if previous.get("format_version") == 1 and isinstance(previous.get("files"), dict):
-            for old in previous["files"]:
-                if isinstance(old, str) and "/" not in old and (folder / old).is_file() and not (folder / old).is_symlink():
-                    (folder / old).unlink()
+        manifest = _write_held(folder, manifest, write_files)
     _remove_legacy_leftovers(folder)
     return manifest
+
+
+@contextlib.contextmanager
+def writing(folder):
+    """Hold the writer lock of the index in `folder` for a change made of what it holds now (read
+    it inside, so that no other writer's change is lost): yields `write(manifest, write_files)`,
+    which publishes the next generation as `write` does."""
+    folder = Path(folder)
+    read_manifest(folder, check_files=False)
+    with _locked(folder):
+        yield functools.partial(_write_held, folder)
+
+
+def _write_held(folder, manifest, write_files):
+    """`write`, the writer lock held."""
+    previous = _current(folder) or {}
+    keep = {previous["data"]} if isinstance(previous.get("data"), str) else set()
+    _remove_unused(folder, keep)
+    used = [int(match[1]) for match in map(GENERATION.fullmatch, (path.name for path in folder.iterdir())) if match]
+    generation = 1 + max(used, default=0)
+    name = f"generation-{generation:06d}"
+    data = folder / name
+    data.mkdir()
+    temporary = folder / f"{MANIFEST}.tmp-{os.getpid()}"
+    try:
+        current = {"format": FORMAT, "format_version": FORMAT_VERSION, "semhash_version": __version__}
+        manifest = {**current, **manifest, **write_files(data), **current, "generation": generation, "data": name}
+        manifest.pop("annoy", None)  # what format 3 recorded of Annoy lies in the shards now
+        manifest["files"] = _listed(data, folder, previous)
+        temporary.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        _fsynced(temporary)
+        os.replace(temporary, folder / MANIFEST)
+        _sync_folder(folder)
+    except BaseException:
+        shutil.rmtree(data, ignore_errors=True)
+        temporary.unlink(missing_ok=True)
+        raise
+    _remove_unused(folder, keep={name, *keep})
+    if previous.get("format_version") == 1 and isinstance(previous.get("files"), dict):
+        for old in previous["files"]:
+            if isinstance(old, str) and "/" not in old and (folder / old).is_file() and not (folder / old).is_symlink():
+                (folder / old).unlink()
+    return manifest
+

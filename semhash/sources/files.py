@@ -3,8 +3,10 @@ it must skip (names that are not UTF-8, links out of the folder) and cannot loop
 files opened so that a FIFO or a device never blocks a run and a huge file is never read whole."""
 
 import collections
+import copy
 import dataclasses
 import errno
+import hashlib
 import os
 import stat
 from pathlib import Path
@@ -154,9 +156,37 @@ class FolderSource:
     def accepts(self, relative):
         raise NotImplementedError
 
+    wanted = None  # the ids a pass is limited to (see `only`), or None for every file
+
     def _found(self):
         """What a walk of the folder finds: the files accepted, and what a pass will skip, sorted."""
-        return sorted(walk(self.root, self.accepts, self.follow_links))
+        found = sorted(walk(self.root, self.accepts, self.follow_links))
+        if self.wanted is not None:
+            found = [item for item in found if self.id_of(item.path) in self.wanted]
+        return found
+
+    def id_of(self, path):
+        """The id of the file at `path` under the root: its path relative to the root."""
+        return Path(path).relative_to(self.root).as_posix()
+
+    def only(self, ids):
+        """The same source, its passes limited to the files whose ids are among `ids`."""
+        limited = copy.copy(self)
+        limited.wanted = frozenset(ids)
+        limited.skipped = []
+        return limited
+
+    def fingerprints(self):
+        """(id, sha256) of each file a pass would read, from its bytes as a pass reads them (at most
+        `max_bytes`), without decoding it: what an index compares to tell new and changed files.
+        Files that cannot be read are left out, as a pass leaves them out."""
+        for path, target, problem in self._found():
+            if problem is None:
+                try:
+                    data, _ = read_regular(target, self.max_bytes, follow_links=False)
+                except OSError:
+                    continue
+                yield self.id_of(path), hashlib.sha256(data).hexdigest()
 
     def paths(self):
         """The candidate files, sorted, hidden files and folders left out; a pass skips some of them."""

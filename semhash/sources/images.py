@@ -3,6 +3,8 @@ files read as a query or a result is, each cropped and resized alike, within lim
 
 import collections
 import functools
+import hashlib
+import io
 import struct
 
 import numpy as np
@@ -11,9 +13,10 @@ from PIL import Image, ImageOps
 from ..errors import SemhashError
 from .files import FileTooLarge, FolderSource, NotRegularFile, folder_root, open_regular, printable
 
-ImageBatch = collections.namedtuple("ImageBatch", "pixels ids labels sources")
+ImageBatch = collections.namedtuple("ImageBatch", "pixels ids labels sources hashes", defaults=(None,))
 ImageBatch.__doc__ = """A chunk of images: uint8 pixels (n, height, width, 3) in RGB, their ids, labels
-(str or None) and JSON-ready sources, from which `read_sources` reads the same images again."""
+(str or None) and JSON-ready sources, from which `read_sources` reads the same images again; for
+image files, the sha256 of each file's bytes, by which an index tells a changed file."""
 # A file that Pillow cannot decode fails in any of these ways, depending on its format and damage.
 IMAGE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, Image.DecompressionBombError)
 # Images larger than this, once a JPEG is drafted down, are skipped before decoding: 50 megapixels
@@ -37,14 +40,19 @@ def _fit(image, size):
 class TooManyPixels(ValueError):
     """An image with more pixels than the reader's limit, found before it is decoded."""
 def _load(path, size, max_pixels=MAX_IMAGE_PIXELS, max_bytes=MAX_IMAGE_BYTES, follow_links=True):
-    """The pixels of one image file at `size`, upright as its EXIF orientation says. Only a regular file
-    of at most `max_bytes` is opened, and only an image of at most `max_pixels` is decoded."""
-    with open_regular(path, max_bytes, follow_links) as file, Image.open(file) as image:
+    """(pixels, sha256 of the file's bytes) of one image file at `size`, upright as its EXIF
+    orientation says. Only a regular file of at most `max_bytes` is read, and only an image of at
+    most `max_pixels` is decoded."""
+    with open_regular(path, max_bytes, follow_links) as file:
+        data = file.read(max_bytes + 1)
+    with Image.open(io.BytesIO(data)) as image:
         image.draft(None, (max(size), max(size)))  # large JPEGs decode at a reduced scale: much faster
         width, height = image.size
         if width * height > max_pixels:
             raise TooManyPixels(f"too many pixels: {width}x{height}, over the limit of {max_pixels:,}")
-        return _fit(ImageOps.exif_transpose(image), size)
+        return _fit(ImageOps.exif_transpose(image), size), hashlib.sha256(data).hexdigest()
+
+
 def _reason(error):
     """A short phrase saying why an image could not be read; what comes before any ":" is counted."""
     if isinstance(error, TooManyPixels):
@@ -63,7 +71,7 @@ def _reason(error):
 def read_image(path, size, max_pixels=MAX_IMAGE_PIXELS, max_bytes=MAX_IMAGE_BYTES):
     """The pixels (height, width, 3) of one image file, prepared as ImageFolder prepares them."""
     try:
-        return _load(path, size, max_pixels, max_bytes)
+        return _load(path, size, max_pixels, max_bytes)[0]
     except (TooManyPixels, FileTooLarge, Image.DecompressionBombError) as error:
         raise SemhashError(f"cannot read {printable(path)}: {_reason(error)}; give a smaller image") from None
     except IMAGE_ERRORS as error:
@@ -104,7 +112,7 @@ class ImageFolder(FolderSource):
                 self._skip(path, problem)
                 continue
             try:
-                chunk.append((path, _load(target, self.size, self.max_pixels, self.max_bytes, follow_links=False)))
+                chunk.append((path, *_load(target, self.size, self.max_pixels, self.max_bytes, follow_links=False)))
             except IMAGE_ERRORS as error:
                 self._skip(path, _reason(error))
                 continue
@@ -116,15 +124,17 @@ class ImageFolder(FolderSource):
 
     def describe(self):
         """What a manifest records about where the images came from."""
-        return {"kind": self.kind, "root": str(self.root.resolve()), "size": list(self.size)}
+        return {"kind": self.kind, "root": str(self.root.resolve()), "size": list(self.size),
+                "max_pixels": self.max_pixels, "follow_links": self.follow_links}
 
     def _batch(self, chunk):
-        relatives = [path.relative_to(self.root) for path, _ in chunk]
+        relatives = [path.relative_to(self.root) for path, _, _ in chunk]
         return ImageBatch(
-            pixels=np.stack([pixels for _, pixels in chunk]),
+            pixels=np.stack([pixels for _, pixels, _ in chunk]),
             ids=[relative.as_posix() for relative in relatives],
             labels=[relative.parts[0] if len(relative.parts) > 1 else None for relative in relatives],
-            sources=[{"path": str(path.resolve())} for path, _ in chunk],
+            sources=[{"path": str(path.resolve())} for path, _, _ in chunk],
+            hashes=[digest for _, _, digest in chunk],
         )
 def fit_pixels(pixels, size):
     """`pixels` at `size`, resized as image files are when they differ."""
