@@ -4,19 +4,17 @@
 
 Builds the bundled corpus's index (corpora/news, 300 documents) once, then for each larger size a
 synthetic index through `Index.save`: that index's features and model, random codes, records like
-the news index's (its snippets repeated under new ids) and Annoy over the codes with the default
-trees. Each index is also rewritten as format 2 (records.jsonl, every file but Annoy's and Keras'
-hashed on open) beside it. A fresh process then opens it and answers one query, three ways: a
-text query by the default search (an exact scan up to 100,000 codes, Annoy beyond), the same by
-an exact scan, and `like ID` of the last item. Prints the median over --runs of the process's wall
+the news index's (its snippets repeated under new ids), and the structures of the backend
+chosen by size (`backends.default_backend`: the scan up to 1,000,000 codes, which stores nothing;
+multi-index hashing's tables beyond). A fresh process then opens it and answers one query, three
+ways: a text query by the index's default backend, the same by an exact scan, and `like ID` of
+the last item. Prints the median over --runs of the process's wall
 time, of open + query inside it, and its peak RSS (VmHWM: `resource.getrusage` in a child reports
 the peak of the process that started it, which Linux carries across exec), warm page cache.
 """
 
 import argparse
 import json
-import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -26,10 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from semhash import Index
-from semhash.codes import binary
-from semhash.index import records as item_records
 from semhash.index import store
-from semhash.index.backends import AnnoyBackend
+from semhash.index.index import chosen_backend
+from semhash.index.shards import Shard
 
 QUERY = "the central bank raised interest rates as inflation climbed"
 CHILD = """
@@ -54,7 +51,6 @@ def synthetic(base, n, folder, seed=0):
     """An index of `n` random codes in `folder`, with `base`'s features and model, and records
     made from `base`'s."""
     packed = np.random.default_rng(seed).integers(0, 256, (n, (base.bits + 7) // 8), dtype=np.uint8)
-    bits = binary.unpack(packed, base.bits)
     examples = list(base.records)
 
     def records():
@@ -63,28 +59,9 @@ def synthetic(base, n, folder, seed=0):
             name = f"synthetic/{row:08d}.txt"
             yield {**example, "id": name, "path": name, "sha256": f"{row:064x}"}
 
-    manifest = {**base.manifest, "counts": {**base.manifest["counts"], "documents": n}}
-    annoy = AnnoyBackend(base.manifest["annoy"]["trees"], base.manifest["annoy"]["seed"]).build(bits)
-    return Index(manifest, base.features, base.model, packed, records(), annoy).save(folder)
-
-
-def as_format_2(folder, target):
-    """A copy of the format-3 index in `folder` as format 2 wrote it: records.jsonl in place of
-    records.sqlite, with its size and sha256 (the other files hard-linked)."""
-    shutil.copytree(folder, target, copy_function=os.link)
-    manifest = json.loads((target / store.MANIFEST).read_text())
-    data = target / manifest["data"]
-    records = item_records.SqliteRecords(data / item_records.SQLITE, manifest["counts"]["documents"])
-    with open(data / item_records.JSONL, "w", encoding="utf-8") as out:
-        for record in records:
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-    (data / item_records.SQLITE).unlink()
-    del manifest["files"][item_records.SQLITE]
-    jsonl = data / item_records.JSONL
-    manifest["files"][item_records.JSONL] = {"bytes": jsonl.stat().st_size, "sha256": store.sha256(jsonl)}
-    (target / store.MANIFEST).unlink()  # a link to the format-3 manifest: write a file of its own
-    (target / store.MANIFEST).write_text(json.dumps({**manifest, "format_version": 2}, indent=2))
-    return target
+    manifest = {**base.manifest, "counts": {**base.manifest["counts"], "documents": n},
+                "backend": chosen_backend(n)}
+    return Index(manifest, base.features, base.model, [Shard(packed, records(), base.bits)]).save(folder)
 
 
 def measure(folder, how, argument, runs):
@@ -103,32 +80,29 @@ def main():
     parser.add_argument("--items", type=int, nargs="+", default=[300, 1_000_000])
     parser.add_argument("--work", type=Path, default=Path("/tmp/open_scale"))
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--formats", type=int, nargs="+", default=[2, 3])
     args = parser.parse_args()
     news = args.work / "news"
     if not news.exists():
         subprocess.run([sys.executable, "-m", "semhash.cli", "index", "corpora/news", "-o", str(news), "-q"], check=True)
     base = Index.open(news)
-    print("| items | format | search | process s | open + query s | peak RSS MB | codes MB | records MB | annoy MB |")
-    print("|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+    print("| items | backend | search | process s | open + query s | peak RSS MB | codes MB | records MB | tables MB |")
+    print("|---:|---|---|---:|---:|---:|---:|---:|---:|")
     for n in args.items:
         folder = news if n == len(base) else args.work / f"synthetic-{n}"
         if not folder.exists():
             started = time.perf_counter()
             synthetic(base, n, folder)
             print(f"built {folder} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-        last = Index.open(folder).records[n - 1]["id"]
-        for version in args.formats:
-            target = folder if version == 3 else args.work / f"{folder.name}-format-2"
-            if version == 2 and not target.exists():
-                as_format_2(folder, target)
-            data = target / json.loads((target / store.MANIFEST).read_text())["data"]
-            megabytes = {path.name.split(".")[0]: path.stat().st_size / 2**20 for path in data.iterdir()}
-            for how, argument in (("default", QUERY), ("exact", QUERY), ("like", last)):
-                row = measure(target, how, argument, args.runs)
-                print(f"| {n:,} | {version} | {how} | {row['process_s']:.2f} | {row['open_query_s']:.3f} | "
-                      f"{row['peak_rss_mb']:.0f} | {megabytes['codes']:.0f} | {megabytes['records']:.0f} | "
-                      f"{megabytes['annoy']:.0f} |", flush=True)
+        opened = Index.open(folder)
+        last = opened.records[n - 1]["id"]
+        shard = store.data_folder(folder, opened.manifest) / opened.manifest["shards"][0]["name"]
+        megabytes = {path.name.split(".")[0]: path.stat().st_size / 2**20 for path in shard.iterdir()}
+        tables = sum(size for name, size in megabytes.items() if name.startswith("mih"))
+        for how, argument in (("default", QUERY), ("exact", QUERY), ("like", last)):
+            row = measure(folder, how, argument, args.runs)
+            print(f"| {n:,} | {opened.manifest['backend']['name']} | {how} | {row['process_s']:.2f} | "
+                  f"{row['open_query_s']:.3f} | {row['peak_rss_mb']:.0f} | {megabytes['codes']:.0f} | "
+                  f"{megabytes['records']:.0f} | {tables:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -49,7 +49,8 @@ def test_round_trip_keeps_codes_records_and_answers(saved):
     manifest = json.loads((saved.folder / "manifest.json").read_text())
     assert manifest["format_version"] == 4 and manifest["kind"] == "text" and manifest["bits"] == 16
     assert manifest["backend"] == {"name": "exact", "chosen": "by size", "settings": {}}
-    assert manifest["shards"] == [{"name": "shard-000000", "items": 72, "deleted": 0, "backends": {"exact": {}}}]
+    assert manifest["shards"] == [{"name": "shard-000000", "items": 72, "deleted": 0, "trained": True,
+                                   "backends": {"exact": {}}}]
     assert set(manifest["files"]) == {"shard-000000/codes.npy", "encoder.keras", "encoder.npz", "lexicon.npz",
                                       "shard-000000/records.sqlite", "vocabulary.txt"}
     for name, entry in manifest["files"].items():
