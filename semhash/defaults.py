@@ -28,8 +28,9 @@ MODELS = {
     # (what is indexed, the model, the features it reads): settings over the model class's own
     ("text", "dense", "text"): {},
     ("images", "dense", "patches"): {**_DENSE_IMAGES, "neighbours": 10, "neighbour_weight": 0.5},
-    ("images", "dense", "pixels"): {**_DENSE_IMAGES, "neighbours": 0},
-    ("images", "conv", "pixels"): {},  # ConvStackedAutoencoder's own defaults
+    # Pixels keep the decoder, so an image can be shown beside its rebuilding (patch features cannot be drawn).
+    ("images", "dense", "pixels"): {**_DENSE_IMAGES, "neighbours": 0, "keep_decoder": True},
+    ("images", "conv", "pixels"): {},  # ConvStackedAutoencoder's own defaults (it keeps the decoder)
 }
 # The features each model reads unless told otherwise.
 FEATURES = {("text", "dense"): "text", ("images", "dense"): "patches", ("images", "conv"): "pixels"}
