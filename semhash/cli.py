@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from . import __version__, defaults
-from .defaults import BITS, FEATURES, SEED, SIZE, TREES, described
+from .defaults import BITS, FEATURES, MAP_POINTS, SEED, SIZE, TREES, described
 from .errors import SemhashError, UsageProblem
 from .features.patches import PatchFeatures
 from .features.text import WEIGHTINGS, TextFeatures
@@ -427,6 +427,32 @@ def info(index_dir, verify, plain):
         "per bit    " + " ".join(f"{share:.2f}" for share in balance),
     ]
     click.echo("\n".join(lines))
+
+
+@cli.command(name="map")
+@click.argument("index_dir", metavar="INDEX", required=False, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, metavar="OUT.png",
+              help="Where to write the map, as a PNG.")
+@click.option("--max-points", type=click.IntRange(1), default=MAP_POINTS, show_default=True,
+              help="Draw a seeded sample of at most this many items.")
+@click.option("--seed", type=int, default=SEED, show_default=True, help="Fixes the sample and the jitter.")
+@click.option("--plain", is_flag=True, help="A sentence instead of a JSON line.")
+def map_command(index_dir, output, max_points, seed, plain):
+    """Draw INDEX's codes in two dimensions (their first two principal components), coloured by label."""
+    from .codemap import CodeMap
+    from .contact_sheet import check_output
+
+    try:
+        check_output(output)
+    except SemhashError as error:
+        raise click.UsageError(f"--output: {error}") from None
+    opened = Index.open(index_dir or default_index())
+    drawn = CodeMap(max_points, seed).fit(opened)
+    drawn.write(output, title=f"{opened.folder.name}: {len(drawn.ids_):,} of {len(opened):,} {opened.modality.items}")
+    row = {"map": str(output), "items": len(opened), "shown": len(drawn.ids_), "labels": len(drawn.colours_),
+           "explained": [round(share, 4) for share in drawn.explained_]}
+    emit(row, f"drew {row['shown']} of {row['items']} {opened.modality.items} into {output} "
+              f"(the two axes hold {sum(drawn.explained_):.0%} of the bits' variance)", plain)
 
 
 def bit_lengths(ctx, param, value):

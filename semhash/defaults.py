@@ -15,6 +15,7 @@ TREES = 32  # Annoy trees
 SEED = 0
 BITS = 64
 SIZE = 32  # the side, in pixels, image files are resized to (CIFAR-10's)
+MAP_POINTS = 5000  # the 2-D map of an index draws a seeded sample of at most this many items (see `codemap`)
 
 # Image rows chosen by measuring mAP@1000 on CIFAR-10 at 64 bits (see docs/RESULTS.md). Rebuilt under
 # mean squared error; noise before the code sigmoid helped (.224 against .213 without it, dense on
