@@ -170,11 +170,17 @@ def emit(row, plain_line=None, plain=False):
     click.echo(plain_line if plain else json.dumps(row, ensure_ascii=False))
 
 
-def default_index():
-    """The only index under indexes/, or a UsageError saying how to choose."""
+def all_indexes():
+    """Every index under indexes/, or a UsageError saying how to build one."""
     found = sorted(path for path in INDEXES.iterdir() if (path / MANIFEST).is_file()) if INDEXES.is_dir() else []
     if not found:
-        raise click.UsageError(f"no index under {INDEXES}/; build one with `semhash index DIR` or give --index")
+        raise click.UsageError(f"no index under {INDEXES}/; build one with `semhash index DIR` or name one (--index, or INDEX)")
+    return found
+
+
+def default_index():
+    """The only index under indexes/, or a UsageError saying how to choose."""
+    found = all_indexes()
     if len(found) > 1:
         names = ", ".join(str(path) for path in found)
         raise click.UsageError(f"several indexes under {INDEXES}/ ({names}); choose one with --index")
@@ -453,6 +459,27 @@ def map_command(index_dir, output, max_points, seed, plain):
            "explained": [round(share, 4) for share in drawn.explained_]}
     emit(row, f"drew {row['shown']} of {row['items']} {opened.modality.items} into {output} "
               f"(the two axes hold {sum(drawn.explained_):.0%} of the bits' variance)", plain)
+
+
+@cli.command()
+@click.argument("index_dirs", metavar="[INDEX]...", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The address to listen on; the default answers this machine only.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="The port to listen on.")
+@click.option("--max-upload-bytes", type=click.IntRange(1), default=None,
+              help="Refuse a request body over this many bytes with 413 [default: 32 MiB].")
+@click.option("-q", "--quiet", is_flag=True, help="Log no requests, only warnings and errors.")
+def serve(index_dirs, host, port, max_upload_bytes, quiet):
+    """Serve INDEX folders (default: every index under indexes/) over HTTP: a search page at /,
+    the API described at /docs. Follows rebuilds of the indexes without a failed request."""
+    try:
+        from .server import MAX_UPLOAD_BYTES, serve as run_server
+    except ImportError as error:
+        raise SemhashError(f"semhash serve needs the serve extra ({error.name} is missing); "
+                           "install it with pip install 'semhash[serve]'") from None
+    folders = list(index_dirs) or all_indexes()
+    click.echo(f"semhash: serving {', '.join(str(folder) for folder in folders)} at http://{host}:{port}/", err=True)
+    run_server(folders, host, port, quiet, max_upload_bytes or MAX_UPLOAD_BYTES)
 
 
 def bit_lengths(ctx, param, value):
