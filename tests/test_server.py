@@ -10,16 +10,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import TINY_CLI, json_lines, write_corpus
+from fastapi.testclient import TestClient
 from PIL import Image
 from servers import get, serve_process, threaded_server
 from test_cli_images import TINY_IMAGES, write_png_folder
 
 from semhash.cli import cli
-
-pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install -e '.[test]'")
-from fastapi.testclient import TestClient  # noqa: E402
-
-from semhash.server import create_app  # noqa: E402
+from semhash.server import create_app
 
 
 @pytest.fixture(scope="module")

@@ -37,6 +37,7 @@ function choose(name) {
   $("summary").textContent = `${entry.items.toLocaleString()} ${entry.kind === "images" ? "images" : "documents"}` +
     ` · ${entry.bits}-bit codes · mean bit balance ${balance.toFixed(2)}`;
   $("query").disabled = isImages();
+  if (isImages()) $("query").value = "";
   $("query").placeholder = isImages() ? "This index holds images: drop one below" : "Search by meaning…";
   $("drop").classList.toggle("off", !isImages());
   clearResults();
