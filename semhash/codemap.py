@@ -4,7 +4,7 @@ components, coloured by label, as points for a page or drawn into a PNG.
 PCA of the bits (each taken as -1 or +1), not t-SNE or UMAP: it is fixed by the codes alone (no
 perplexity, no iterations, nothing downloaded), takes milliseconds for thousands of codes, and
 places a new item by a product, so a map answers at once when a server first asks for it.
-`benchmarks/serve_load.py --map-methods` measures how clearly PCA and t-SNE separate the labels.
+(Whether t-SNE of a sample would separate the labels more clearly has not been measured.)
 Learned codes repeat, so every point is moved by a small seeded jitter: items sharing a code
 show as a cloud whose size tells how many they are, not as one dot.
 """
