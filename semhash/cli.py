@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from . import __version__, defaults
-from .defaults import BITS, FEATURES, SEED, SIZE, TREES, described
+from .defaults import BITS, FEATURES, MAP_POINTS, SEED, SIZE, TREES, described
 from .errors import SemhashError, UsageProblem
 from .features.patches import PatchFeatures
 from .features.text import WEIGHTINGS, TextFeatures
@@ -170,11 +170,17 @@ def emit(row, plain_line=None, plain=False):
     click.echo(plain_line if plain else json.dumps(row, ensure_ascii=False))
 
 
-def default_index():
-    """The only index under indexes/, or a UsageError saying how to choose."""
+def all_indexes():
+    """Every index under indexes/, or a UsageError saying how to build one."""
     found = sorted(path for path in INDEXES.iterdir() if (path / MANIFEST).is_file()) if INDEXES.is_dir() else []
     if not found:
-        raise click.UsageError(f"no index under {INDEXES}/; build one with `semhash index DIR` or give --index")
+        raise click.UsageError(f"no index under {INDEXES}/; build one with `semhash index DIR` or name one (--index, or INDEX)")
+    return found
+
+
+def default_index():
+    """The only index under indexes/, or a UsageError saying how to choose."""
+    found = all_indexes()
     if len(found) > 1:
         names = ", ".join(str(path) for path in found)
         raise click.UsageError(f"several indexes under {INDEXES}/ ({names}); choose one with --index")
@@ -572,6 +578,53 @@ def search_line(opened):
     removed = sum(len(shard.deleted) for shard in shards)
     return (f"{backend['name']} ({backend['chosen']}{settings}); {len(shards)} shard{'s' * (len(shards) != 1)}"
             + (f", {removed} removed items awaiting compaction" if removed else ""))
+
+
+@cli.command(name="map")
+@click.argument("index_dir", metavar="INDEX", required=False, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, metavar="OUT.png",
+              help="Where to write the map, as a PNG.")
+@click.option("--max-points", type=click.IntRange(1), default=MAP_POINTS, show_default=True,
+              help="Draw a seeded sample of at most this many items.")
+@click.option("--seed", type=int, default=SEED, show_default=True, help="Fixes the sample and the jitter.")
+@click.option("--plain", is_flag=True, help="A sentence instead of a JSON line.")
+def map_command(index_dir, output, max_points, seed, plain):
+    """Draw INDEX's codes in two dimensions (their first two principal components), coloured by label."""
+    from .codemap import CodeMap
+    from .contact_sheet import check_output
+
+    try:
+        check_output(output)
+    except SemhashError as error:
+        raise click.UsageError(f"--output: {error}") from None
+    opened = Index.open(index_dir or default_index())
+    drawn = CodeMap(max_points, seed).fit(opened)
+    drawn.write(output, title=f"{opened.folder.name}: {len(drawn.ids_):,} of {len(opened):,} {opened.modality.items}")
+    row = {"map": str(output), "items": len(opened), "shown": len(drawn.ids_), "labels": len(drawn.colours_),
+           "explained": [round(share, 4) for share in drawn.explained_]}
+    emit(row, f"drew {row['shown']} of {row['items']} {opened.modality.items} into {output} "
+              f"(the two axes hold {sum(drawn.explained_):.0%} of the bits' variance)", plain)
+
+
+@cli.command()
+@click.argument("index_dirs", metavar="[INDEX]...", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The address to listen on; the default answers this machine only.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="The port to listen on.")
+@click.option("--max-upload-bytes", type=click.IntRange(1), default=None,
+              help="Refuse a request body over this many bytes with 413 [default: 32 MiB].")
+@click.option("-q", "--quiet", is_flag=True, help="Log no requests, only warnings and errors.")
+def serve(index_dirs, host, port, max_upload_bytes, quiet):
+    """Serve INDEX folders (default: every index under indexes/) over HTTP: a search page at /,
+    the API described at /docs. Follows rebuilds of the indexes without a failed request."""
+    try:
+        from .server import MAX_UPLOAD_BYTES, serve as run_server
+    except ImportError as error:
+        raise SemhashError(f"semhash serve needs the serve extra ({error.name} is missing); "
+                           "install it with pip install 'semhash[serve]'") from None
+    folders = list(index_dirs) or all_indexes()
+    click.echo(f"semhash: serving {', '.join(str(folder) for folder in folders)} at http://{host}:{port}/", err=True)
+    run_server(folders, host, port, quiet, max_upload_bytes or MAX_UPLOAD_BYTES)
 
 
 def bit_lengths(ctx, param, value):

@@ -62,8 +62,8 @@ def check_output(path):
         raise SemhashError(f"{path} is {what}; give the path of a new or regular PNG file")
 
 
-def _write_png(image, path):
-    """Write `image` to `path` through a temporary file beside it, so a reader never sees half a PNG."""
+def write_png(image, path):
+    """Write the PIL `image` to `path` through a temporary file beside it, so a reader never sees half a PNG."""
     check_output(path)
     temporary = None
     try:
@@ -115,5 +115,5 @@ def contact_sheet(query, results, path, scale=None):
         text = _fitted(str(caption), font, cell_width)
         caption_left = left + (cell_width - font.getlength(text)) / 2
         draw.text((caption_left, top + tile_height + 2), text, fill="black", font=font)
-    _write_png(sheet, Path(path))
+    write_png(sheet, Path(path))
     return size

@@ -15,6 +15,7 @@ TREES = 32  # Annoy trees
 SEED = 0
 BITS = 64
 SIZE = 32  # the side, in pixels, image files are resized to (CIFAR-10's)
+MAP_POINTS = 5000  # the 2-D map of an index draws a seeded sample of at most this many items (see `codemap`)
 
 # Image rows chosen by measuring mAP@1000 on CIFAR-10 at 64 bits (see docs/RESULTS.md). Rebuilt under
 # mean squared error; noise before the code sigmoid helped (.224 against .213 without it, dense on
@@ -28,8 +29,9 @@ MODELS = {
     # (what is indexed, the model, the features it reads): settings over the model class's own
     ("text", "dense", "text"): {},
     ("images", "dense", "patches"): {**_DENSE_IMAGES, "neighbours": 10, "neighbour_weight": 0.5},
-    ("images", "dense", "pixels"): {**_DENSE_IMAGES, "neighbours": 0},
-    ("images", "conv", "pixels"): {},  # ConvStackedAutoencoder's own defaults
+    # Pixels keep the decoder, so an image can be shown beside its rebuilding (patch features cannot be drawn).
+    ("images", "dense", "pixels"): {**_DENSE_IMAGES, "neighbours": 0, "keep_decoder": True},
+    ("images", "conv", "pixels"): {},  # ConvStackedAutoencoder's own defaults (it keeps the decoder)
 }
 # The features each model reads unless told otherwise.
 FEATURES = {("text", "dense"): "text", ("images", "dense"): "patches", ("images", "conv"): "pixels"}

@@ -35,7 +35,8 @@ def data():
 def fitted(request, data):
     X, _ = data
     if request.param == "dense":
-        return StackedAutoencoder(hidden=(32,), output_loss="mse", binarize="median", neighbour_metric="euclidean", **TINY).fit(X)
+        return StackedAutoencoder(hidden=(32,), output_loss="mse", binarize="median", neighbour_metric="euclidean",
+                                  keep_decoder=True, **TINY).fit(X)
     return ConvStackedAutoencoder(filters=(4, 8), **TINY).fit(X)
 
 
@@ -85,3 +86,35 @@ def test_conv_model_refuses_sides_that_pooling_cannot_halve():
 def test_conv_model_refuses_flat_rows():
     with pytest.raises(SemhashError, match="height, width, channels"):
         ConvStackedAutoencoder(**TINY).fit(np.zeros((8, 48), dtype=np.float32))
+
+
+def test_the_kept_decoder_rebuilds_images_as_training_measured(fitted, data, tmp_path):
+    X, _ = data
+    rebuilt = fitted.reconstruct(X)
+    assert rebuilt.shape == X.shape
+    # Keras scored the unrolled network (noise off) by the mean squared error against what it rebuilds
+    # (X, or X mixed with its neighbours): the numpy decoder must meet the same loss.
+    targets = fitted._targets(X)
+    targets = X if targets is None else targets
+    assert np.mean(np.square(rebuilt - targets)) == pytest.approx(fitted.history_["loss_after_finetuning"], rel=1e-3)
+    loaded = load_model(tmp_path, fitted.save(tmp_path))
+    assert (tmp_path / "decoder.npz").is_file()
+    np.testing.assert_allclose(loaded.reconstruct(X), rebuilt, atol=1e-5)
+
+
+def test_without_a_kept_decoder_nothing_is_stored_and_the_codes_are_the_same(data, tmp_path):
+    X, _ = data
+    settings = {"hidden": (32,), "output_loss": "mse", "binarize": "median", "neighbour_metric": "euclidean", **TINY}
+    kept = StackedAutoencoder(keep_decoder=True, **settings).fit(X)
+    plain = StackedAutoencoder(**settings).fit(X)
+    np.testing.assert_array_equal(kept.encode(X), plain.encode(X))
+    loaded = load_model(tmp_path, plain.save(tmp_path))
+    assert not (tmp_path / "decoder.npz").exists() and not loaded.can_reconstruct
+    with pytest.raises(SemhashError, match="kept no decoder"):
+        loaded.reconstruct(X)
+
+
+def test_pixel_features_invert_to_the_images():
+    pixels = np.random.default_rng(0).integers(0, 256, size=(5, 8, 8, 3)).astype(np.uint8)
+    features = PixelFeatures(size=(8, 8)).fit(pixels)
+    np.testing.assert_array_equal(features.inverse_transform(features.transform(pixels)), pixels)

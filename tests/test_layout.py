@@ -11,7 +11,7 @@ PACKAGE = Path(semhash.__file__).parent
 # The steps of the flow, in order: a module may import from its own step or an earlier one.
 FLOW = [("semhash", "semhash.errors", "semhash.progress"), ("semhash.sources",), ("semhash.features",),
         ("semhash.codes",), ("semhash.models",), ("semhash.defaults", "semhash.contact_sheet"), ("semhash.modality",),
-        ("semhash.index",), ("semhash.evaluation",), ("semhash.cli",)]
+        ("semhash.index",), ("semhash.evaluation", "semhash.codemap"), ("semhash.cli", "semhash.server")]
 
 
 def step(module):

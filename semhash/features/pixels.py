@@ -63,6 +63,14 @@ class PixelFeatures:
     def fit_transform(self, images):
         return self.fit(images).transform(images)
 
+    def inverse_transform(self, rows):
+        """uint8 images from rows as `transform` gives them (a model's rebuilding of them, say),
+        rounded and clipped to [0, 255]."""
+        rows = np.asarray(rows, dtype=np.float32)
+        if self.standardize:
+            rows = rows * self.std_ + self.mean_
+        return np.clip(np.rint(rows * 255), 0, 255).astype(np.uint8)
+
     def get_params(self):
         return {"type": self.kind, "size": list(self.size), "standardize": self.standardize}
 

@@ -18,6 +18,7 @@ from ..progress import progress_bar
 
 ENCODER_KERAS = "encoder.keras"
 ENCODER_WEIGHTS = "encoder.npz"
+DECODER_WEIGHTS = "decoder.npz"
 
 BINARIZERS = ("median", "itq")
 # name: (activation of the reconstruction, Keras loss), as names, so that checking a model's
@@ -71,10 +72,17 @@ class StackedAutoencoder:
     unit at its median over the training rows, so each bit splits them evenly. (Measured on
     20 Newsgroups at 64 bits: itq .520, median .477 precision@100; see docs/RESULTS.md.)
 
+    keep_decoder: also keep the decoder's weights (saved as decoder.npz), so that `reconstruct`
+    rebuilds items from their codes; the defaults keep it where the items are pixels, whose
+    rebuilding can be shown beside the original (see `defaults`), and nowhere else, where it
+    would only add to the index. The codes are the same either way.
+
     Fitted attributes: `weights_` ([(kernel, bias)] of the encoder), `thresholds_`
     (the point the code layer's pre-activation is centred on before binarizing),
     `rotation_` (bits x bits, applied after centring; the identity for "median"), `encoder_` (the Keras
-    encoder, only on a model trained in this process), `history_` (losses).
+    encoder, only on a model trained in this process), `history_` (losses), `decoder_weights_`
+    ([(kernel, bias)] of the decoder, numbered as the encoder's: layer 0 rebuilds the input; only
+    with `keep_decoder`).
     """
 
     arch = "dense"
@@ -98,6 +106,7 @@ class StackedAutoencoder:
         neighbours=10,
         neighbour_weight=0.5,
         neighbour_metric="idf-cosine",
+        keep_decoder=False,
         seed=0,
         verbose=False,
     ):
@@ -117,6 +126,7 @@ class StackedAutoencoder:
         self.neighbours = neighbours
         self.neighbour_weight = neighbour_weight
         self.neighbour_metric = neighbour_metric
+        self.keep_decoder = keep_decoder
         self.seed = seed
         self.verbose = verbose
 
@@ -228,6 +238,8 @@ class StackedAutoencoder:
             )
         self.encoder_ = stack.encoder()
         self.weights_ = stack.encoder_weights()
+        if self.keep_decoder:
+            self.decoder_weights_ = stack.decoder_weights()
         logits = self._logits(X, progress_label="encoding")
         self._fit_binarizer(logits)
         return logits
@@ -299,6 +311,24 @@ class StackedAutoencoder:
         kernel, bias = weights
         return ACTIVATIONS[self.activation](self._dense(chunk, kernel, bias))
 
+    def _activated(self, values, name):
+        """`values` through the activation `name` (None for none; softmax over the last axis)."""
+        if name is None:
+            return values
+        if name == "softmax":
+            exp = np.exp(values - values.max(axis=-1, keepdims=True))
+            return exp / exp.sum(axis=-1, keepdims=True)
+        return ACTIVATIONS[name](values)
+
+    def _decoder_activation(self, layer):
+        """Decoder layer 0 rebuilds the input under the output loss; the others hidden units."""
+        return OUTPUT_LOSSES[self.output_loss][0] if layer == 0 else self.activation
+
+    def _decoder_layer(self, chunk, weights, layer, shape):
+        """Decoder layer `layer` going up, activated as in training; `shape`: the input's."""
+        kernel, bias = weights
+        return self._activated(self._dense(chunk, kernel, bias), self._decoder_activation(layer))
+
     @staticmethod
     def _dense(chunk, kernel, bias):
         product = chunk @ kernel if sp.issparse(chunk) else np.asarray(chunk, dtype=np.float32) @ kernel
@@ -349,16 +379,31 @@ class StackedAutoencoder:
     def _binary(self, logits):
         return cut(logits, self.thresholds_, self.rotation_)
 
+    @property
+    def can_reconstruct(self):
+        """Whether the decoder was kept (see `keep_decoder`), so that `reconstruct` can rebuild items."""
+        return getattr(self, "decoder_weights_", None) is not None
+
+    def reconstruct(self, X):
+        """X rebuilt by the autoencoder, shaped as X: its real-valued codes (as `transform` gives
+        them) through the decoder, as the unrolled network was trained to rebuild it."""
+        if not self.can_reconstruct:
+            raise SemhashError(f"this {type(self).__name__} kept no decoder, so it cannot rebuild items; "
+                               "fit it with keep_decoder=True")
+        hidden = self.transform(X)
+        for layer in reversed(range(len(self.decoder_weights_))):
+            hidden = self._decoder_layer(hidden, self.decoder_weights_[layer], layer, X.shape)
+        return hidden.reshape(X.shape)
+
     def save(self, folder):
         """Write the encoder in Keras' format (when trained here) and as numpy weights."""
         folder = Path(folder)
         if getattr(self, "encoder_", None) is not None:
             self.encoder_.save(folder / ENCODER_KERAS)
-        arrays = {"thresholds": self.thresholds_, "rotation": self.rotation_}
-        for i, (kernel, bias) in enumerate(self.weights_):
-            arrays[f"kernel_{i}"] = kernel
-            arrays[f"bias_{i}"] = bias
+        arrays = {"thresholds": self.thresholds_, "rotation": self.rotation_, **_layer_arrays(self.weights_)}
         np.savez(folder / ENCODER_WEIGHTS, **arrays)
+        if self.can_reconstruct:
+            np.savez(folder / DECODER_WEIGHTS, **_layer_arrays(self.decoder_weights_))
         return {"arch": self.arch, **self.get_params()}
 
     @classmethod
@@ -366,16 +411,33 @@ class StackedAutoencoder:
         """A fitted model from `save`'s folder and params, for inference (no TensorFlow).
 
         Params this version does not know (training settings added later) are passed over:
-        inference needs only the stored weights."""
+        inference needs only the stored weights. The decoder is read where it was kept (indexes
+        written before decoders were kept have none)."""
         known = inspect.signature(cls.__init__).parameters
         params = {name: tuple(value) if isinstance(value, list) else value for name, value in params.items() if name in known}
         model = cls(**params)
         with np.load(Path(folder) / ENCODER_WEIGHTS, allow_pickle=False) as arrays:
-            depth = sum(1 for name in arrays.files if name.startswith("kernel_"))
-            model.weights_ = [(arrays[f"kernel_{i}"], arrays[f"bias_{i}"]) for i in range(depth)]
+            model.weights_ = _layers(arrays)
             model.thresholds_ = arrays["thresholds"]
             model.rotation_ = arrays["rotation"] if "rotation" in arrays.files else np.eye(model.bits, dtype=np.float32)
+        if model.keep_decoder and (Path(folder) / DECODER_WEIGHTS).is_file():
+            with np.load(Path(folder) / DECODER_WEIGHTS, allow_pickle=False) as arrays:
+                model.decoder_weights_ = _layers(arrays)
         return model
+
+
+def _layer_arrays(layers):
+    """{kernel_i, bias_i} of [(kernel, bias)], as .npz files hold them."""
+    arrays = {}
+    for i, (kernel, bias) in enumerate(layers):
+        arrays[f"kernel_{i}"], arrays[f"bias_{i}"] = kernel, bias
+    return arrays
+
+
+def _layers(arrays):
+    """[(kernel, bias)] from an .npz file written from `_layer_arrays`."""
+    depth = sum(1 for name in arrays.files if name.startswith("kernel_"))
+    return [(arrays[f"kernel_{i}"], arrays[f"bias_{i}"]) for i in range(depth)]
 
 
 class ConvStackedAutoencoder(StackedAutoencoder):
@@ -411,6 +473,7 @@ class ConvStackedAutoencoder(StackedAutoencoder):
         neighbours=0,
         neighbour_weight=0.5,
         neighbour_metric="euclidean",
+        keep_decoder=True,
         seed=0,
         verbose=False,
     ):
@@ -419,7 +482,7 @@ class ConvStackedAutoencoder(StackedAutoencoder):
             code_noise=code_noise, pretrain_epochs=pretrain_epochs, epochs=epochs, min_steps=min_steps,
             batch_size=batch_size, learning_rate=learning_rate, supervised_epochs=supervised_epochs,
             binarize=binarize, neighbours=neighbours, neighbour_weight=neighbour_weight,
-            neighbour_metric=neighbour_metric, seed=seed, verbose=verbose,
+            neighbour_metric=neighbour_metric, keep_decoder=keep_decoder, seed=seed, verbose=verbose,
         )  # no dense hidden layers: the convolution blocks stand in their place
         self.filters = filters
 
@@ -444,14 +507,29 @@ class ConvStackedAutoencoder(StackedAutoencoder):
             raise SemhashError(f"a convolutional model takes images shaped (rows, height, width, channels), not {X.shape}")
         return X
 
-    def _hidden_layer(self, chunk, weights):
-        """A block in numpy: 3x3 convolution padded to the same size, activation, 2x2 max pooling."""
-        kernel, bias = weights
+    @staticmethod
+    def _convolved(chunk, kernel, bias):
+        """A 3x3 convolution padded to the same size, as Keras' Conv2D computes it."""
         padded = np.pad(np.asarray(chunk, dtype=np.float32), ((0, 0), (1, 1), (1, 1), (0, 0)))
         windows = np.lib.stride_tricks.sliding_window_view(padded, (3, 3), axis=(1, 2))
-        convolved = ACTIVATIONS[self.activation](np.einsum("nhwcij,ijcf->nhwf", windows, kernel, optimize=True) + bias)
+        return np.einsum("nhwcij,ijcf->nhwf", windows, kernel, optimize=True) + bias
+
+    def _hidden_layer(self, chunk, weights):
+        """A block in numpy: 3x3 convolution padded to the same size, activation, 2x2 max pooling."""
+        convolved = ACTIVATIONS[self.activation](self._convolved(chunk, *weights))
         rows, height, width, channels = convolved.shape
         return convolved.reshape(rows, height // 2, 2, width // 2, 2, channels).max(axis=(2, 4))
+
+    def _decoder_layer(self, chunk, weights, layer, shape):
+        """A block going up: the code layer's dense decoder reshaped to the top block's maps, or
+        2x upsampling (nearest) and a 3x3 convolution; activated as in training."""
+        kernel, bias = weights
+        if layer == len(self.decoder_weights_) - 1:
+            scale = 2 ** layer
+            maps = (len(chunk), shape[1] // scale, shape[2] // scale, self.weights_[-2][0].shape[3])
+            return self._activated(self._dense(chunk, kernel, bias).reshape(maps), self.activation)
+        upsampled = np.repeat(np.repeat(chunk, 2, axis=1), 2, axis=2)
+        return self._activated(self._convolved(upsampled, kernel, bias), self._decoder_activation(layer))
 
     def _check_input_shape(self, X):
         channels = self.weights_[0][0].shape[2]

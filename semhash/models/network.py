@@ -226,7 +226,16 @@ class Stack:
 
     def encoder_weights(self):
         """[(kernel, bias), ...] of the encoder layers as numpy arrays."""
-        return [tuple(np.asarray(w, dtype=np.float32) for w in layer.get_weights()) for layer in self.encoders]
+        return _arrays(self.encoders)
+
+    def decoder_weights(self):
+        """[(kernel, bias), ...] of the decoder layers as numpy arrays, layer 0 rebuilding the input."""
+        return _arrays(self.decoders)
+
+
+def _arrays(layers):
+    """[(kernel, bias), ...] of Keras layers as float32 numpy arrays."""
+    return [tuple(np.asarray(w, dtype=np.float32) for w in layer.get_weights()) for layer in layers]
 
 
 class ConvStack(Stack):
