@@ -211,3 +211,18 @@ def test_add_and_remove_commands(tmp_path, runner):
     info = json_lines(runner.invoke(cli, ["info", str(output)]).stdout)[0]
     assert info["drift"]["unseen_items"] == 2 and info["drift"]["retrain"] is False
     assert "items the model never saw" in runner.invoke(cli, ["info", str(output), "--plain"]).stdout
+
+
+def test_files_left_out_are_remembered_and_read_again_only_once_changed(built, tmp_path):
+    corpus, target = fresh(built, tmp_path)
+    (corpus / "sports" / "empty.txt").write_text("   \n", encoding="utf-8")
+    (corpus / "sports" / "stop.txt").write_text("the and of 的", encoding="utf-8")
+    opened = Index.open(target)
+    report = opened.update(TextCorpus(corpus))
+    assert (report["added"], report["unchanged"], sum(report["skipped"].values())) == (0, 72, 2)
+    generation = opened.manifest["generation"]
+    report = opened.update(TextCorpus(corpus))  # the two are not read again: nothing to write
+    assert report["skipped"] == {} and opened.manifest["generation"] == generation
+    (corpus / "sports" / "stop.txt").write_text("football goal", encoding="utf-8")
+    assert opened.update(TextCorpus(corpus))["added"] == 1 and len(opened) == 73
+    assert set(opened.manifest["unindexed"]) == {"sports/empty.txt"}

@@ -174,20 +174,24 @@ class Index:
         its files: `source.only(ids)`), without training again: the files are told apart by id
         and sha256; new and changed ones are read and encoded with the stored features and model
         into a new shard, changed and (with `remove_missing`) vanished ones removed, all in one
-        atomic write (none when nothing changed). Readers see the index before or after, never
-        between. Returns the report: added, changed, removed, unchanged, skipped, seconds, and
-        `drift` (see `drift`)."""
+        atomic write (none when nothing changed). Files read and left out (binary, empty, no
+        known terms) are remembered by their sha256, and read again only once they change.
+        Readers see the index before or after, never between. Returns the report: added,
+        changed, removed, unchanged, skipped, seconds, and `drift` (see `drift`)."""
         started = time.perf_counter()
         with store.writing(self._saved_folder()) as write:
             current = Index.open(self.folder)  # the latest generation, read under the writer lock
             stored = current._fingerprints()
             seen = dict(source.fingerprints())
-            new = [item for item in seen if item not in stored]
+            # files read before and left out (binary, empty, no known terms), by the sha256 read then
+            before = current.manifest.get("unindexed", {})
+            unindexed = {item: digest for item, digest in before.items() if seen.get(item, digest) == digest}
+            new = [item for item in seen if item not in stored and unindexed.get(item) != seen[item]]
             changed = [item for item in seen if item in stored and stored[item][1] != seen[item]]
             removed = [item for item in stored if item not in seen] if remove_missing else []
-            report = {"added": len(new), "changed": len(changed), "removed": len(removed),
-                      "unchanged": len(seen) - len(new) - len(changed), "skipped": {}}
-            tally = {}
+            report = {"added": 0, "changed": len(changed), "removed": len(removed),
+                      "unchanged": len(stored) - len(changed) - len(removed), "skipped": {}}
+            tally, records = {}, []
             if new or changed:
                 X, records, read = current.modality.read_more(source.only(new + changed), current.features,
                                                               show_progress)
@@ -196,10 +200,15 @@ class Index:
                 if records:
                     packed = binary.pack(current.model.encode(X))
                     current._grow(Shard(packed, records, current.bits, trained=False))
-                report["added"] = len({record["id"] for record in records} - set(changed))
+                indexed = {record["id"] for record in records}
+                report["added"] = len(indexed - set(changed))
+                unindexed.update((item, seen[item]) for item in new + changed if item not in indexed)
             current._delete([stored[item][0] for item in removed])
-            if new or changed or removed:
+            if remove_missing:
+                unindexed = {item: digest for item, digest in unindexed.items() if item in seen}
+            if records or changed or removed or unindexed != before:
                 current._changed(tally)
+                current.manifest = {**current.manifest, "unindexed": unindexed}
                 current.manifest = write(current._current_manifest(), current._files_writer(True, show_progress))
         self._become(current)
         return {**report, "seconds": round(time.perf_counter() - started, 2), "drift": self.drift()}
