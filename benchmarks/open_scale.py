@@ -3,8 +3,10 @@
     python benchmarks/open_scale.py --items 300 1000000 10000000 --work /tmp/open_scale
 
 Builds the bundled corpus's index (corpora/news, 300 documents) once, then for each larger size a
-synthetic index through `Index.save`: that index's features and model, random codes, records like
-the news index's (its snippets repeated under new ids), and the structures of the backend
+synthetic index through `Index.save`: that index's features and model, codes like learned ones
+(`--codes learned`, the default: the news index's own codes, each copied with 0 to 3 random bits
+flipped, so that they cluster as learned codes do) or random codes (`--codes random`), records
+like the news index's (its snippets repeated under new ids), and the structures of the backend
 chosen by size (`backends.default_backend`: the scan up to 1,000,000 codes, which stores nothing;
 multi-index hashing's tables beyond). A fresh process then opens it and answers one query, three
 ways: a text query by the index's default backend, the same by an exact scan, and `like ID` of
@@ -22,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from mih_search import learned_like  # this folder is on the path
 
 from semhash import Index
 from semhash.index import store
@@ -47,10 +50,14 @@ print(json.dumps({"open_query_s": done - imported, "import_s": imported - starte
 """
 
 
-def synthetic(base, n, folder, seed=0):
-    """An index of `n` random codes in `folder`, with `base`'s features and model, and records
-    made from `base`'s."""
-    packed = np.random.default_rng(seed).integers(0, 256, (n, (base.bits + 7) // 8), dtype=np.uint8)
+def synthetic(base, n, folder, codes="learned", seed=0):
+    """An index of `n` codes in `folder` (`codes`: "learned", copies of `base`'s codes with a few
+    bits flipped, or "random"), with `base`'s features and model, and records made from `base`'s."""
+    rng = np.random.default_rng(seed)
+    if codes == "learned":
+        packed = learned_like(rng, np.asarray(base.packed), n, max_flips=3)
+    else:
+        packed = rng.integers(0, 256, (n, (base.bits + 7) // 8), dtype=np.uint8)
     examples = list(base.records)
 
     def records():
@@ -80,18 +87,19 @@ def main():
     parser.add_argument("--items", type=int, nargs="+", default=[300, 1_000_000])
     parser.add_argument("--work", type=Path, default=Path("/tmp/open_scale"))
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--codes", choices=["learned", "random"], default="learned")
     args = parser.parse_args()
     news = args.work / "news"
     if not news.exists():
         subprocess.run([sys.executable, "-m", "semhash.cli", "index", "corpora/news", "-o", str(news), "-q"], check=True)
     base = Index.open(news)
-    print("| items | backend | search | process s | open + query s | peak RSS MB | codes MB | records MB | tables MB |")
-    print("|---:|---|---|---:|---:|---:|---:|---:|---:|")
+    print("| items | codes | backend | search | process s | open + query s | peak RSS MB | codes MB | records MB | tables MB |")
+    print("|---:|---|---|---|---:|---:|---:|---:|---:|---:|")
     for n in args.items:
-        folder = news if n == len(base) else args.work / f"synthetic-{n}"
+        folder = news if n == len(base) else args.work / f"synthetic-{args.codes}-{n}"
         if not folder.exists():
             started = time.perf_counter()
-            synthetic(base, n, folder)
+            synthetic(base, n, folder, args.codes)
             print(f"built {folder} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
         opened = Index.open(folder)
         last = opened.records[n - 1]["id"]
@@ -100,7 +108,7 @@ def main():
         tables = sum(size for name, size in megabytes.items() if name.startswith("mih"))
         for how, argument in (("default", QUERY), ("exact", QUERY), ("like", last)):
             row = measure(folder, how, argument, args.runs)
-            print(f"| {n:,} | {opened.manifest['backend']['name']} | {how} | {row['process_s']:.2f} | "
+            print(f"| {n:,} | {args.codes if folder != news else 'news'} | {opened.manifest['backend']['name']} | {how} | {row['process_s']:.2f} | "
                   f"{row['open_query_s']:.3f} | {row['peak_rss_mb']:.0f} | {megabytes['codes']:.0f} | "
                   f"{megabytes['records']:.0f} | {tables:.0f} |", flush=True)
 

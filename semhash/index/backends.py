@@ -249,7 +249,15 @@ class MultiIndexHashing(Backend):
                                f"so {-(-n_bits // 64)} or more, not {m}")
         self.packed, self.n_bits, self.substrings = packed, n_bits, m
         self.spans = _spans(n_bits, m)
-        self.scan = ExactScan(packed)
+        self._scan = None
+
+    @property
+    def scan(self):
+        """The exact scan a search falls back to where probing would cost more, made on first
+        use: its word view copies the codes, which most searches never need."""
+        if self._scan is None:
+            self._scan = ExactScan(self.packed)
+        return self._scan
 
     def _probed(self, query, enough):
         """Probe the tables at growing radii until `enough(counts, bound)`, where counts[d] is

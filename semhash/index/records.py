@@ -80,7 +80,9 @@ class SqliteRecords(Sequence):
         try:
             self._db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro&immutable=1", uri=True,
                                        check_same_thread=False)  # read-only: safe to share between threads
-            first, last = self._db.execute("SELECT min(row), max(row) FROM items").fetchone()
+            # two statements: SQLite reads one end of the primary key for min() or max() alone,
+            # but the whole table for both in one statement (5 s at 10,000,000 items)
+            first, last = (self._db.execute(f"SELECT {end}(row) FROM items").fetchone()[0] for end in ("min", "max"))
         except sqlite3.DatabaseError as error:
             if not path.is_file():  # removed by a writer since the manifest was read
                 raise FileNotFoundError(path) from None
