@@ -36,7 +36,7 @@ MAX_REMOVED_SHARE = 0.5
 # `Index.drift` recommends retraining past these (see docs/RESULTS.md, "Live indexes"): a share
 # of the items the model never saw, a rise in the mean distance of the bits' balance from .5 over
 # the training codes', and a share of new documents' terms outside the vocabulary.
-DRIFT_LIMITS = {"unseen_share": 0.25, "bit_balance_deviation": 0.05, "unknown_term_share": 0.5}
+DRIFT_LIMITS = {"unseen_share": 0.25, "bit_balance_deviation": 0.05, "unknown_term_share": 0.3}
 # At most this many items at the k-th distance or nearer are weighed by `Index.reranked`.
 RERANK_CANDIDATES = 10_000
 # Files whose sha256 opening does not check (by name, in whichever folder): Annoy's and the

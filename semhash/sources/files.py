@@ -166,7 +166,12 @@ class FolderSource:
         return found
 
     def id_of(self, path):
-        """The id of the file at `path` under the root: its path relative to the root."""
+        """The id of the file at `path` under the root: its path relative to the root (cut from
+        the text where it starts with the root's: pathlib's relative_to took a third of an
+        unchanged update's time at 11,314 files)."""
+        text, root = os.fspath(path), os.path.join(os.fspath(self.root), "")
+        if text.startswith(root) and os.sep == "/":
+            return text[len(root):]
         return Path(path).relative_to(self.root).as_posix()
 
     def only(self, ids):
