@@ -1,5 +1,5 @@
 """`semhash serve`: every endpoint through FastAPI's test client, bad input, concurrency, and a
-server started for real that follows a rebuild of its index without a failed request."""
+server started for real that follows an update or a rebuild of its index without a failed request."""
 
 import concurrent.futures
 import io
@@ -194,7 +194,8 @@ def test_concurrent_requests_to_a_real_server_all_answer_alike(built_index, phot
             assert all(pool.map(ask, range(200)))
 
 
-def test_the_server_follows_a_rebuild_without_a_failed_request(tmp_path):
+@pytest.mark.parametrize("how", [[], ["--retrain"]], ids=["update", "rebuild"])
+def test_the_server_follows_an_update_or_a_rebuild_without_a_failed_request(tmp_path, how):
     corpus = write_corpus(tmp_path / "corpus", per_topic=8)
     index = tmp_path / "index"
     assert CliRunner().invoke(cli, ["index", str(corpus), "-o", str(index), *TINY_CLI]).exit_code == 0
@@ -214,8 +215,9 @@ def test_the_server_follows_a_rebuild_without_a_failed_request(tmp_path):
             for topic in ("sports", "finance", "cooking"):
                 for path in (tmp_path / "more" / topic).iterdir():
                     path.rename(corpus / topic / f"more-{path.name}")
-            rebuilt = CliRunner().invoke(cli, ["index", str(corpus), "-o", str(index), *TINY_CLI])
+            rebuilt = CliRunner().invoke(cli, ["index", str(corpus), "-o", str(index), *TINY_CLI, *how])
             assert rebuilt.exit_code == 0, rebuilt.output
+            assert ("updated" in json_lines(rebuilt.stdout)[0]) == (how == [])
             for _ in range(300):  # the new index opens in the background while the old one answers
                 if get(f"{url}/indexes")[1][0]["items"] == 60:
                     break
