@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from . import __version__, defaults
-from .defaults import BITS, FEATURES, MAP_POINTS, SEED, SIZE, TREES, described
+from .defaults import BITS, FEATURES, MAP_POINTS, SEED, SIZE, TRAIN_SAMPLE, TREES, described
 from .errors import SemhashError, UsageProblem
 from .features.patches import PatchFeatures
 from .features.text import WEIGHTINGS, TextFeatures
@@ -228,7 +228,20 @@ def index_name(path):
 @click.argument("corpus_path", metavar="PATH", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Index folder [default: indexes/<name of PATH>].")
 @click.option("--kind", type=click.Choice(["auto", *SOURCE_KINDS]), default="auto", show_default=True,
-              help="What PATH holds: text files, an image folder, or CIFAR-10 batches (folder or .tar.gz).")
+              help="What PATH holds: text files, a file of one document a row, an image folder, or CIFAR-10 "
+                   "batches (folder or .tar.gz).")
+@click.option("--lines", is_flag=True, help="PATH is a text file of one document a line (as --kind lines).")
+@click.option("--text-field", help="Line corpora: the field holding the text [default: text].")
+@click.option("--id-field", help="Line corpora: the field holding the id [default: id where there is one, "
+                                 "else FILE:LINE].")
+@click.option("--label-field", help="Line corpora: the field holding the label [default: label where there is one].")
+@click.option("--train-sample", type=click.IntRange(2), default=TRAIN_SAMPLE, show_default=True,
+              help="Line corpora: fit the vocabulary, the features and the model on a seeded sample of this many "
+                   "rows, then encode every row.")
+@click.option("--workers", type=click.IntRange(1),
+              help="Line corpora: encode on a local Dask cluster of this many worker processes.")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Line corpora: encode on the running Dask cluster at ADDRESS (its workers must see PATH).")
 @click.option("--glob", "patterns", multiple=True, default=DEFAULT_PATTERNS, show_default=True,
               help="Text: file name pattern to index, searched recursively; repeat for several.")
 @click.option("--max-document-bytes", type=click.IntRange(1), default=MAX_DOCUMENT_BYTES, show_default=True,
@@ -278,13 +291,15 @@ def index_name(path):
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or warnings on stderr.")
 @click.option("--plain", is_flag=True, help="A readable summary instead of a JSON line.")
 @click.pass_context
-def index(ctx, corpus_path, output, kind, patterns, max_document_bytes, follow_links, split, size, max_image_pixels,
+def index(ctx, corpus_path, output, kind, lines, text_field, id_field, label_field, train_sample, workers, scheduler,
+          patterns, max_document_bytes, follow_links, split, size, max_image_pixels,
           arch, feature_kind, centroids, bits, hidden, filters,
           pretrain_epochs, epochs,
           min_steps, batch_size, learning_rate, binarize, neighbours, neighbour_weight, max_features, min_df, max_df,
           weighting, user_dict, backend, trees, seed, retrain, quiet, plain):
-    """Index PATH: a folder of text files (.txt and .md by default), a folder of images, or
-    CIFAR-10 (the python or binary batches, as a folder or the .tar.gz archive).
+    """Index PATH: a folder of text files (.txt and .md by default), a file of one document a row
+    (.jsonl, .csv, .tsv, .parquet, or a text file with --lines), a folder of images, or CIFAR-10 (the
+    python or binary batches, as a folder or the .tar.gz archive).
 
     Where the output already holds an index of the same folder, it is brought up to date instead:
     new and changed files are encoded with its model and vanished ones removed, without training
@@ -293,7 +308,11 @@ def index(ctx, corpus_path, output, kind, patterns, max_document_bytes, follow_l
 
     started = time.perf_counter()
     warn = None if quiet else (lambda message: click.echo(f"semhash: warning: {message}", err=True))
-    source_kind = detect_kind(corpus_path) if kind == "auto" else SOURCE_KINDS[kind]
+    if lines and kind not in ("auto", "lines"):
+        raise click.UsageError(f"--lines reads PATH as a line corpus, not as --kind {kind}")
+    if workers is not None and scheduler is not None:
+        raise click.UsageError("give --workers or --scheduler, not both")
+    source_kind = "lines" if lines else detect_kind(corpus_path) if kind == "auto" else SOURCE_KINDS[kind]
     modality = of_source_kind(source_kind)
     output = output or INDEXES / index_name(corpus_path)
     try:
@@ -301,6 +320,8 @@ def index(ctx, corpus_path, output, kind, patterns, max_document_bytes, follow_l
     except SemhashError as error:
         raise click.UsageError(str(error)) from None
     misplaced(ctx, inapplicable(modality, source_kind), source_kind)
+    if source_kind != "lines":
+        misplaced(ctx, ("train_sample", "workers", "scheduler"), source_kind)
     misplaced(ctx, ("filters",) if arch == "dense" else ("hidden",), f"a {arch} model")
     training = settings_given(pretrain_epochs=pretrain_epochs, epochs=epochs, min_steps=min_steps, batch_size=batch_size,
                               learning_rate=learning_rate, binarize=binarize, neighbours=neighbours,
@@ -318,8 +339,12 @@ def index(ctx, corpus_path, output, kind, patterns, max_document_bytes, follow_l
         return
     features = chosen_features(modality, verbose=not quiet, **picked(options, modality.feature_options))
     model = defaults.model(modality.name, arch, features.kind, **training)
-    built = Index.build(source, features, model, trees=trees, backend=backend, show_progress=not quiet)
-    built.save(output, show_progress=not quiet)
+    if source_kind == "lines":
+        built = index_lines(source, output, features, model, trees, backend, train_sample, workers, scheduler,
+                            not quiet)
+    else:
+        built = Index.build(source, features, model, trees=trees, backend=backend, show_progress=not quiet)
+        built.save(output, show_progress=not quiet)
     counts = built.manifest["counts"]
     row = {
         "index": str(output),
@@ -443,6 +468,20 @@ def remove(index_dir, ids, plain):
     row = {"index": str(index_dir), "removed": removed, "items": len(opened),
            "seconds": round(time.perf_counter() - started, 2), "drift": opened.drift()}
     emit(row, f"removed {removed} items from {index_dir}; {len(opened)} remain ({row['seconds']} s)", plain)
+
+
+def index_lines(source, output, features, model, trees, backend, train_sample, workers, scheduler, show_progress):
+    """Index a line corpus a partition at a time: here, or on Dask when asked (imported only then)."""
+    from .index import encoding
+
+    if workers is None and scheduler is None:
+        return encoding.build(source, output, features, model, trees, backend, train_sample,
+                              show_progress=show_progress)
+    from .index.cluster import Cluster
+
+    with Cluster(workers, scheduler) as cluster:
+        return encoding.build(source, output, features, model, trees, backend, train_sample, cluster=cluster,
+                              show_progress=show_progress)
 
 
 @cli.command()

@@ -16,6 +16,12 @@ SEED = 0
 BITS = 64
 SIZE = 32  # the side, in pixels, image files are resized to (CIFAR-10's)
 MAP_POINTS = 5000  # the 2-D map of an index draws a seeded sample of at most this many items (see `codemap`)
+# Rows of a line corpus the features and the model are fitted on (see `index.encoding`): training
+# grows with the rows and the neighbour search with their square; at 20,000 short documents
+# training takes a few minutes on 2 cores (docs/RESULTS.md), and 20 Newsgroups' 11,314 training posts fit whole.
+TRAIN_SAMPLE = 20_000
+# Rows a partition of a line corpus holds: the unit a process reads, encodes and hands back.
+PARTITION_ROWS = 10_000
 
 # Image rows chosen by measuring mAP@1000 on CIFAR-10 at 64 bits (see docs/RESULTS.md). Rebuilt under
 # mean squared error; noise before the code sigmoid helped (.224 against .213 without it, dense on

@@ -21,6 +21,7 @@ from .features.patches import PatchFeatures
 from .features.pixels import PixelFeatures
 from .features.text import TextFeatures
 from .progress import progress_bar
+from .sources.lines import LineCorpus, format_of
 from .sources.text import DEFAULT_PATTERNS, MAX_DOCUMENT_BYTES, TextCorpus
 
 # A query text is read whole and tokenized at once, so its time and memory grow with it: 1 MiB
@@ -36,25 +37,32 @@ def check_query_size(query, limit=MAX_QUERY_BYTES, setting="max_bytes"):
 
 
 class Text:
-    """Documents: text files read as bags of jieba terms."""
+    """Documents: text files, or the rows of a line corpus, read as bags of jieba terms."""
 
     name = "text"
     item, items = "document", "documents"
-    source_kinds = ("text",)
+    source_kinds = ("text", "lines")
     # The `semhash index` options that apply to text alone (by their parameter names).
-    options = ("patterns", "max_document_bytes", "max_features", "min_df", "max_df", "weighting", "user_dict")
+    options = ("patterns", "max_document_bytes", "max_features", "min_df", "max_df", "weighting", "user_dict",
+               "text_field", "id_field", "label_field")
+    line_options = ("text_field", "id_field", "label_field")  # line corpora, not folders
     # Of `semhash index`'s options, those `source` and `features` take.
-    source_options = ("patterns", "max_document_bytes", "follow_links")
+    source_options = ("patterns", "max_document_bytes", "follow_links", *line_options)
     feature_options = ("user_dict", "max_features", "min_df", "max_df", "weighting")
     query_inputs = "TEXT, --file F or --like ID"
 
     def inapplicable(self, source_kind):
-        """This modality's options that a source of `source_kind` does not take: none."""
-        return ()
+        """This modality's options that a source of `source_kind` does not take: a folder has no
+        fields, a line corpus no file patterns or links."""
+        return ("patterns", "follow_links") if source_kind == "lines" else self.line_options
 
     def source(self, path, kind="text", patterns=DEFAULT_PATTERNS, max_document_bytes=MAX_DOCUMENT_BYTES,
-               follow_links=False, on_warning=None):
-        """The text files under `path`, as a re-iterable corpus."""
+               follow_links=False, on_warning=None, text_field=None, id_field=None, label_field=None):
+        """The text files under `path`, or the rows of the file `path` (kind "lines"), as a
+        re-iterable corpus."""
+        if kind == "lines":
+            return LineCorpus(path, format_of(path) or "lines", text_field, id_field, label_field,
+                              on_warning=on_warning, max_bytes=max_document_bytes)
         return TextCorpus(path, patterns, on_warning=on_warning, max_bytes=max_document_bytes,
                           follow_links=follow_links)
 
@@ -199,7 +207,7 @@ class Text:
     def describe(self, manifest):
         """(where the items came from, what the features are, the network's first layer) for info."""
         source, features = manifest["source"], manifest["features"]
-        where = f"{source['root']}  ({', '.join(source['patterns'])})"
+        where = f"{source['root']}  ({source.get('format') or ', '.join(source['patterns'])})"
         what = (f"{features['vocabulary_size']} terms, {features['weighting']}, min_df {features['min_df']}, "
                 f"max_df {features['max_df']}")
         return where, what, features["vocabulary_size"]
@@ -384,7 +392,7 @@ def named(name):
 
 
 # `semhash index --kind` names: what a path holds, as `sources.detect.detect_kind` tells it.
-SOURCE_KINDS = {"text": "text", "images": "image-folder", "cifar-python": "cifar-python", "cifar-binary": "cifar-binary"}
+SOURCE_KINDS = {"text": "text", "lines": "lines", "images": "image-folder", "cifar-python": "cifar-python", "cifar-binary": "cifar-binary"}
 
 
 def of_source_kind(kind):
@@ -396,5 +404,5 @@ def of_source_kind(kind):
 
 
 def of_source(source):
-    """The modality of a source object: a TextCorpus is text, any image reader images."""
-    return TEXT if isinstance(source, TextCorpus) else IMAGES
+    """The modality of a source object: a TextCorpus or a LineCorpus is text, any image reader images."""
+    return TEXT if isinstance(source, (TextCorpus, LineCorpus)) else IMAGES

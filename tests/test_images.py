@@ -369,7 +369,7 @@ def test_detect_kind(cifar, image_folder, tmp_path):
         tar.add(tmp_path / "docs", arcname="docs")
     with pytest.raises(SemhashError, match="docs.tar.gz holds no CIFAR-10 batches"):
         detect_kind(tmp_path / "docs.tar.gz")
-    with pytest.raises(SemhashError, match="0.txt as a tar archive"):
+    with pytest.raises(SemhashError, match="0.txt is one text file; give --lines"):
         detect_kind(tmp_path / "docs" / "news" / "0.txt")
 
 

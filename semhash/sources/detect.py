@@ -8,6 +8,7 @@ from ..errors import SemhashError
 from .cifar import CIFAR_READERS, CIFAR_SIZE, SPLITS, cifar_root, read_members
 from .files import walk
 from .images import MAX_IMAGE_PIXELS, ImageFolder, image_suffixes
+from .lines import format_of
 
 DETECT_SAMPLE = 200
 def _member_kind(member):
@@ -22,9 +23,10 @@ def _archive_kind(path):
         return _member_kind(member)
     raise SemhashError(f"{path} holds no CIFAR-10 batches; unpack it and give the folder")
 def detect_kind(path):
-    """"text", "image-folder", "cifar-python" or "cifar-binary", for a folder or an archive.
+    """"text", "lines", "image-folder", "cifar-python" or "cifar-binary", for a folder or a file.
 
-    An archive is told by its members' names; a folder holding CIFAR-10 batches (itself or in the
+    A file of one document a row is told by its suffix (.jsonl, .csv, .tsv, .parquet); an archive
+    by its members' names; a folder holding CIFAR-10 batches (itself or in the
     folder the archive unpacks to) by its files; any other folder is an image folder when most of
     its first files with a suffix are images, else text.
     """
@@ -32,6 +34,11 @@ def detect_kind(path):
     if not path.exists():
         raise SemhashError(f"{path} does not exist; give a folder of documents or images, or a CIFAR-10 archive")
     if path.is_file():
+        if format_of(path):
+            return "lines"
+        if path.suffix.lower() in (".txt", ".md"):
+            raise SemhashError(f"{path} is one text file; give --lines to index each of its lines as a document, "
+                               "or give the folder it lies in")
         return _archive_kind(path)
     for reader in CIFAR_READERS.values():
         folder = cifar_root(path, reader.folder_name)
