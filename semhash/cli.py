@@ -241,7 +241,8 @@ def index_name(path):
 @click.option("--workers", type=click.IntRange(1),
               help="Line corpora: encode on a local Dask cluster of this many worker processes.")
 @click.option("--scheduler", metavar="ADDRESS",
-              help="Line corpora: encode on the running Dask cluster at ADDRESS (its workers must see PATH).")
+              help="Line corpora: encode on the running Dask cluster at ADDRESS (its workers must see PATH and "
+                   "the output's folder at the same paths).")
 @click.option("--glob", "patterns", multiple=True, default=DEFAULT_PATTERNS, show_default=True,
               help="Text: file name pattern to index, searched recursively; repeat for several.")
 @click.option("--max-document-bytes", type=click.IntRange(1), default=MAX_DOCUMENT_BYTES, show_default=True,
