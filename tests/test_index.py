@@ -181,7 +181,7 @@ def test_each_save_is_a_new_generation_and_keeps_the_one_before(saved, tmp_path)
 
 
 def test_stale_folders_of_the_old_swap_are_removed_by_the_next_save(saved, tmp_path):
-    for stale in (".index.tmp-abcd1234", ".index.old-efgh5678"):
+    for stale in (".index.tmp-abcd1234", ".index.old-efgh5678", ".index.shards-k2_9xq0a"):
         (tmp_path / stale / "index").mkdir(parents=True)
     (tmp_path / ".index.notes").mkdir()  # not a name semhash made: kept
     saved.save(tmp_path / "index")

@@ -19,7 +19,26 @@ index = Index.open(sys.argv[1])
 print("ready", flush=True)
 while True:
     index.save(sys.argv[2])
+    print("done", flush=True)
 """
+
+
+def kill_in_a_write(writer, kill, rng, duration):
+    """Kill -9 the writer process at a random moment of a write that lasts about `duration`
+    seconds (measured under the machine's present load): on every other kill only after it has
+    published one write, so that kills fall both between writes and inside them."""
+    assert writer.stdout.readline() == "ready\n"
+    if kill % 2 == 0:
+        assert writer.stdout.readline() == "done\n"
+    time.sleep(rng.uniform(0, 1.5 * duration))
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+
+
+def timed(action):
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
 
 
 def test_kill_9_while_saving_never_loses_the_index(saved_annoy, tmp_path):  # noqa: F811
@@ -29,13 +48,11 @@ def test_kill_9_while_saving_never_loses_the_index(saved_annoy, tmp_path):  # no
     expected = saved.query("football goal striker", k=5, exact=True)
     rng = np.random.default_rng(0)
     generations = set()
+    duration = timed(lambda: Index.open(saved.folder).save(tmp_path / "timed"))
     for kill in range(20):
         writer = subprocess.Popen([sys.executable, "-c", WRITER, str(saved.folder), str(target)],
                                   stdout=subprocess.PIPE, text=True)
-        assert writer.stdout.readline() == "ready\n"
-        time.sleep(rng.uniform(0, 0.25))  # one save takes about 50 ms here: kills land everywhere in it
-        writer.send_signal(signal.SIGKILL)
-        writer.wait()
+        kill_in_a_write(writer, kill, rng, duration)
         opened = Index.open(target)  # checks the manifest, every file's size and the small files' sha256
         opened.verify()  # and every other file's
         assert opened.query("football goal striker", k=5, exact=True) == expected
@@ -58,6 +75,7 @@ for step in range(first, first + 1000):
         old.unlink()
     (corpus / "sports" / f"new-{step}.txt").write_text("football goal striker coach " * (1 + step % 5))
     Index.open(target).update(TextCorpus(corpus))
+    print("done", flush=True)
 """
 
 
@@ -76,6 +94,8 @@ def test_kill_9_during_updates_leaves_a_whole_index_and_readers_keep_answering(s
     manifest["source"]["root"] = str(corpus.resolve())
     (target / "manifest.json").write_text(json.dumps(manifest))
     Index.open(target).update(TextCorpus(corpus))  # nothing changed: nothing written
+    (corpus / "sports" / "new-timed.txt").write_text("football goal striker coach")
+    duration = timed(lambda: Index.open(target).update(TextCorpus(corpus)))  # one added: what an update costs
     kept_open = Index.open(target)
     failures, answered, stop = [], [0, 0], threading.Event()
 
@@ -97,10 +117,7 @@ def test_kill_9_during_updates_leaves_a_whole_index_and_readers_keep_answering(s
         for kill in range(20):
             writer = subprocess.Popen([sys.executable, "-c", UPDATER, str(corpus), str(target), str(kill * 1000)],
                                       stdout=subprocess.PIPE, text=True)
-            assert writer.stdout.readline() == "ready\n"
-            time.sleep(rng.uniform(0.2, 1.0))  # an update takes some 0.3 s here: kills land everywhere in one
-            writer.send_signal(signal.SIGKILL)
-            writer.wait()
+            kill_in_a_write(writer, kill, rng, duration)
             opened = Index.open(target)
             opened.verify()
             live = opened.live_rows()

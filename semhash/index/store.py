@@ -220,9 +220,10 @@ def _remove_unused(folder, keep):
 
 
 def _remove_legacy_leftovers(folder):
-    """Remove the staging and old folders that semhash before format 2 made beside an index and a
-    kill could leave behind (`.NAME.tmp-*`, `.NAME.old-*`)."""
-    pattern = re.compile(re.escape(f".{folder.name}.") + r"(tmp|old)-[A-Za-z0-9_]{8}")
+    """Remove the staging and old folders that semhash before format 2 made beside an index, and
+    the folders of shards a distributed build stages there (see `encoding`), that a kill could
+    leave behind (`.NAME.tmp-*`, `.NAME.old-*`, `.NAME.shards-*`)."""
+    pattern = re.compile(re.escape(f".{folder.name}.") + r"(tmp|old|shards)-[A-Za-z0-9_]{8}")
     for entry in folder.parent.iterdir():
         if pattern.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
