@@ -177,8 +177,7 @@ class StackedAutoencoder:
         """The Keras layers for inputs shaped like X (imports TensorFlow)."""
         from .network import Stack
 
-        return Stack([X.shape[1], *self.hidden, self.bits], self.activation, self.output_loss, sp.issparse(X),
-                     self._code())
+        return Stack([X.shape[1], *self.hidden, self.bits], self.activation, self.output_loss, self._code())
 
     def _code(self):
         """The code layer as it trains (imports TensorFlow)."""

@@ -59,9 +59,10 @@ class Batches:
     The target is the batch itself or, when given, the same rows of `targets`; each target
     row is scaled to sum to one for a softmax reconstruction. Rows are shuffled each epoch
     by `rng` (every epoch's order is drawn when `dataset` is asked for), and sorted within a
-    batch. CSR rows are gathered inside TensorFlow's graph, so no Python runs between steps
-    (batches made in Python took a third of each step on text), and a CSR input is fed as a
-    sparse tensor, which the first layer multiplies as one; dense rows are sliced in numpy.
+    batch. CSR rows are gathered and densified inside TensorFlow's graph, so no Python runs
+    between steps (batches made in Python took a third of each step on text); dense rows are
+    sliced in numpy. (Fed to the network as a sparse tensor instead, the text rows trained
+    codes that scored .008 lower precision@100 on THUCNews: docs/RESULTS.md.)
     """
 
     def __init__(self, inputs, batch_size, rng, normalize_target=False, shuffle=True, targets=None):
@@ -91,9 +92,9 @@ class Batches:
         ends = np.cumsum([len(batch) for batch in rows], dtype=np.int64)
         starts = ends - np.array([len(batch) for batch in rows], dtype=np.int64)
         flat = tf.constant(np.concatenate(rows) if rows else np.empty(0, np.int64), dtype=tf.int64)
-        inputs = _rows_of(self.inputs, sparse=True)
-        itself = self.targets is None and not self.normalize_target and not sp.issparse(self.inputs)
-        targets = _rows_of(self.inputs if self.targets is None else self.targets, False, self.normalize_target)
+        inputs = _rows_of(self.inputs)
+        itself = self.targets is None and not self.normalize_target
+        targets = _rows_of(self.inputs if self.targets is None else self.targets, self.normalize_target)
 
         def batch(start, end):
             chosen = flat[start:end]
@@ -104,10 +105,10 @@ class Batches:
         return windows.map(batch).prefetch(1)
 
 
-def _rows_of(matrix, sparse, normalize=False):
-    """A function from row numbers to those rows of `matrix` as float32 tensors: a CSR matrix's
-    gathered in the graph (as a tf.SparseTensor where `sparse`), a dense array's sliced in numpy.
-    `normalize` scales each row to sum to one."""
+def _rows_of(matrix, normalize=False):
+    """A function from row numbers to those rows of `matrix` as dense float32 tensors: a CSR
+    matrix's gathered in the graph, a dense array's sliced in numpy. `normalize` scales each row
+    to sum to one."""
     if not sp.issparse(matrix):
 
         def sliced(chosen):
@@ -138,25 +139,9 @@ def _rows_of(matrix, sparse, normalize=False):
         places = tf.ragged.range(first, last)
         where = tf.stack([places.value_rowids(), tf.gather(indices, places.flat_values)], axis=1)
         rows = tf.SparseTensor(where, tf.gather(data, places.flat_values), [tf.size(chosen, tf.int64), width])
-        return rows if sparse else tf.sparse.to_dense(rows)
+        return tf.sparse.to_dense(rows)
 
     return gathered
-
-
-class SparseDropout(keras.layers.Layer):
-    """Masking noise on a sparse input, as keras' Dropout does on a dense one: each stored
-    value dropped with probability `rate` while training, the rest scaled by 1 / (1 - rate)."""
-
-    def __init__(self, rate, **kwargs):
-        super().__init__(**kwargs)
-        self.rate = rate
-        self.seed_generator = keras.random.SeedGenerator()
-
-    def call(self, inputs, training=False):
-        if not training:
-            return inputs
-        kept = keras.random.dropout(inputs.values, self.rate, seed=self.seed_generator)
-        return tf.SparseTensor(inputs.indices, kept, inputs.dense_shape)
 
 
 class Adam(keras.optimizers.Adam):
@@ -278,14 +263,10 @@ def train(model, batches, epochs, label, show_progress):
 class Stack:
     """The encoder and decoder Dense layers of a stacked autoencoder, shared by every
     network built from them: each pretraining autoencoder, the unrolled autoencoder
-    and the encoder that is saved. `sparse`: the networks that train take their input as a
-    tf.SparseTensor (CSR rows, see `Batches`); the saved encoder takes dense rows."""
+    and the encoder that is saved. `code`: how the code layer trains (a `CodeLayer`)."""
 
-    sparse = False
-
-    def __init__(self, sizes, activation, output_loss, sparse=False, code=None):
+    def __init__(self, sizes, activation, output_loss, code=None):
         self.sizes = sizes
-        self.sparse = sparse
         self.code = code or CodeLayer()
         self.activation = activation
         self.output_loss = output_loss
@@ -321,25 +302,23 @@ class Stack:
     def _loss(self, layer):
         return OUTPUT_LOSSES[self.output_loss][1] if layer == 0 else "mean_squared_error"
 
-    def _input(self, layer, input_noise, sparse):
-        """(keras.Input of layer `layer`, sparse where `sparse`; that input corrupted by masking
-        noise of rate `input_noise` while training, where it is set)."""
-        inputs = keras.Input(self._input_shape(layer), sparse=sparse)
-        if not input_noise:
-            return inputs, inputs
-        return inputs, (SparseDropout if sparse else keras.layers.Dropout)(input_noise)(inputs)
+    def _input(self, layer, input_noise):
+        """(keras.Input of layer `layer`, that input corrupted by masking noise of rate
+        `input_noise` while training, where it is set)."""
+        inputs = keras.Input(self._input_shape(layer))
+        return inputs, keras.layers.Dropout(input_noise)(inputs) if input_noise else inputs
 
-    def _coded(self, input_noise, trained=True, sparse=None, sampled=True):
+    def _coded(self, input_noise, trained=True, sampled=True):
         """(input, sigmoid codes) through every encoder, the input corrupted by masking noise
         where it is set, and the code layer as it trains (`trained`; see `CodeLayer`)."""
-        inputs, hidden = self._input(0, input_noise, self.sparse if sparse is None else sparse)
+        inputs, hidden = self._input(0, input_noise)
         for layer in range(self.depth - 1):
             hidden = self._encode(layer, hidden)
         return inputs, self.code(self._encode(self.depth - 1, hidden), trained, sampled)
 
     def layer_autoencoder(self, layer, input_noise, learning_rate):
         """Autoencoder `layer` alone: corrupt its input, encode, rebuild the input."""
-        inputs, hidden = self._input(layer, input_noise, self.sparse and layer == 0)
+        inputs, hidden = self._input(layer, input_noise)
         hidden = self._encode(layer, hidden)
         if layer == self.depth - 1:
             hidden = self.code(hidden)
@@ -373,7 +352,7 @@ class Stack:
 
     def encoder(self):
         """The encoder alone, input to sigmoid codes, for saving in Keras' format."""
-        inputs, codes = self._coded(input_noise=0, trained=False, sparse=False)
+        inputs, codes = self._coded(input_noise=0, trained=False)
         return keras.Model(inputs, codes, name="semhash_encoder")
 
     def encoder_weights(self):
