@@ -18,7 +18,7 @@ from .index.backends import BACKENDS
 from .index.index import Index
 from .index.store import MANIFEST, check_destination
 from .modality import IMAGES, MAX_QUERY_BYTES, MODALITIES, SOURCE_KINDS, check_query_size, of_source_kind
-from .models.autoencoder import ARCHITECTURES, BINARIZERS
+from .models.autoencoder import ARCHITECTURES, BINARIZERS, CODE_LAYERS
 from .sources.images import MAX_IMAGE_PIXELS
 from .sources.text import DEFAULT_PATTERNS, MAX_DOCUMENT_BYTES, decode, read_text
 
@@ -124,6 +124,11 @@ def model_options(command):
                           f"0 rebuilds each alone [default: {described('neighbours')}]."),
         click.option("--neighbour-weight", type=click.FloatRange(0, 1),
                      help=f"Share of the neighbours in that mix [default: {described('neighbour_weight')}]."),
+        click.option("--code-layer", type=click.Choice(CODE_LAYERS),
+                     help="How the code layer trains: Gaussian noise before its sigmoid, or Bernoulli bits with a "
+                          f"KL penalty [default: {described('code_layer')}]."),
+        click.option("--sparsity", type=click.FloatRange(0),
+                     help=f"Weight of an L1 penalty on the codes; 0 for none [default: {described('sparsity')}]."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -295,7 +300,7 @@ def index_name(path):
 def index(ctx, corpus_path, output, kind, lines, text_field, id_field, label_field, train_sample, workers, scheduler,
           patterns, max_document_bytes, follow_links, split, size, max_image_pixels,
           arch, feature_kind, centroids, bits, hidden, filters,
-          pretrain_epochs, epochs,
+          pretrain_epochs, epochs, code_layer, sparsity,
           min_steps, batch_size, learning_rate, binarize, neighbours, neighbour_weight, max_features, min_df, max_df,
           weighting, user_dict, backend, trees, seed, retrain, quiet, plain):
     """Index PATH: a folder of text files (.txt and .md by default), a file of one document a row
@@ -326,7 +331,8 @@ def index(ctx, corpus_path, output, kind, lines, text_field, id_field, label_fie
     misplaced(ctx, ("filters",) if arch == "dense" else ("hidden",), f"a {arch} model")
     training = settings_given(pretrain_epochs=pretrain_epochs, epochs=epochs, min_steps=min_steps, batch_size=batch_size,
                               learning_rate=learning_rate, binarize=binarize, neighbours=neighbours,
-                              neighbour_weight=neighbour_weight, hidden=hidden or None, filters=filters or None)
+                              neighbour_weight=neighbour_weight, hidden=hidden or None, filters=filters or None,
+                              code_layer=code_layer, sparsity=sparsity)
     training.update(bits=bits, seed=seed, verbose=not quiet)
     options = ctx.params
     source = modality.source(corpus_path, source_kind, on_warning=warn, **picked(options, modality.source_options))
@@ -685,6 +691,10 @@ def bit_lengths(ctx, param, value):
               help="Write precision@100 against bits and the precision-recall curves to this PNG.")
 @click.option("--labels", is_flag=True, help="Add semhash-supervised rows: fine-tuned on the database's labels too.")
 @click.option("--no-baselines", is_flag=True, help="Only semhash's rows (no exact, LSH, PCAH, PCA-ITQ).")
+@click.option("--variants", is_flag=True,
+              help="Add rows for the code-layer variants: " + ", ".join(
+                  f"semhash-{name} ({', '.join(f'{k}={v}' for k, v in settings.items())})"
+                  for name, settings in defaults.VARIANTS.items()) + ".")
 @click.option("--arch", type=click.Choice(sorted(ARCHITECTURES)), default="dense", show_default=True,
               help="Images: the model to evaluate.")
 @image_feature_options
@@ -695,17 +705,19 @@ def bit_lengths(ctx, param, value):
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars on stderr.")
 @click.option("--plain", is_flag=True, help="Print the Markdown tables instead of JSON lines.")
-def evaluate(corpus, data_dir, bits, json_path, markdown_path, plot_path, labels, no_baselines, arch, feature_kind,
-             centroids, hidden, filters, pretrain_epochs, epochs, neighbours, neighbour_weight, queries, query_share,
-             seed, quiet, plain):
+def evaluate(corpus, data_dir, bits, json_path, markdown_path, plot_path, labels, no_baselines, variants, arch,
+             feature_kind, centroids, hidden, filters, pretrain_epochs, epochs, neighbours, neighbour_weight, code_layer,
+             sparsity, queries, query_share, seed, quiet, plain):
     """Score semhash beside exact search, LSH, PCAH and PCA-ITQ on CORPUS: 20newsgroups,
     thucnews or cifar10 (read from --data), or a folder of text files in label subfolders."""
     from .evaluation.run import Evaluation, markdown, plot
 
     overrides = settings_given(hidden=hidden, filters=filters, pretrain_epochs=pretrain_epochs, epochs=epochs,
-                               neighbours=neighbours, neighbour_weight=neighbour_weight)
+                               neighbours=neighbours, neighbour_weight=neighbour_weight, code_layer=code_layer,
+                               sparsity=sparsity)
     chosen_features(IMAGES, arch=arch, feature_kind=feature_kind, centroids=centroids)  # misuse, named before any work
-    evaluation = Evaluation(corpus, data_dir, bits=bits, supervised=labels, baselines=not no_baselines, arch=arch,
+    evaluation = Evaluation(corpus, data_dir, bits=bits, supervised=labels, baselines=not no_baselines,
+                            variants=variants, arch=arch,
                             model_params=overrides, image_features=feature_kind,
                             feature_params=settings_given(centroids=centroids), queries=queries,
                             query_share=query_share, seed=seed, verbose=not quiet)

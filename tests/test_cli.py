@@ -281,3 +281,25 @@ def test_the_backend_is_chosen_by_name(built_index, runner):
 def test_a_negative_radius_or_two_backends_are_usage_errors(built_index, runner, args, message):
     result = runner.invoke(cli, ["query", "bank", "--index", str(built_index), *args])
     assert result.exit_code == 2 and "Usage:" in result.stderr and message in result.stderr
+
+
+def test_index_takes_the_code_layer_variants(runner, corpus_dir, tmp_path):
+    output = tmp_path / "index"
+    result = runner.invoke(cli, ["index", str(corpus_dir), "-o", str(output), "--code-layer", "variational",
+                                 "--sparsity", "0.01", *TINY_CLI])
+    assert result.exit_code == 0, result.output
+    model = json.loads((output / "manifest.json").read_text())["model"]
+    assert (model["code_layer"], model["sparsity"]) == ("variational", 0.01)
+    hits = json_lines(runner.invoke(cli, ["query", "football goal striker", "--index", str(output)]).stdout)
+    assert len(hits) == 10
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--code-layer", "bernoulli"], "Invalid value for '--code-layer': 'bernoulli' is not one of 'noise', 'variational'."),
+    (["--sparsity", "-1"], "Invalid value for '--sparsity': -1.0 is not in the range x>=0."),
+])
+def test_bad_code_layer_options_are_one_line_usage_errors(runner, corpus_dir, tmp_path, args, message):
+    for command in (["index", str(corpus_dir), "-o", str(tmp_path / "index")], ["evaluate", str(corpus_dir)]):
+        result = runner.invoke(cli, [*command, *args])
+        assert result.exit_code == 2 and result.stderr.splitlines()[-1] == f"Error: {message}"
+        assert "Traceback" not in result.output

@@ -62,7 +62,8 @@ def test_options_given_are_laid_over_the_defaults(monkeypatch, tmp_path):
 
 def test_help_states_every_rows_default():
     help_text = " ".join(CliRunner().invoke(cli, ["index", "--help"], terminal_width=1000).output.split())
-    for name, option in [("neighbours", "--neighbours"), ("hidden", "--hidden"), ("epochs", "--epochs")]:
+    for name, option in [("neighbours", "--neighbours"), ("hidden", "--hidden"), ("epochs", "--epochs"),
+                         ("code_layer", "--code-layer"), ("sparsity", "--sparsity")]:
         assert defaults.described(name) in help_text, option
     assert defaults.described("neighbours") == "10 for text and images (patches); 0 for images (pixels) and images (conv)"
     assert defaults.described("learning_rate") == "0.001"

@@ -75,3 +75,13 @@ def test_cifar_baselines_run_on_pixels_and_on_the_patch_features_semhash_reads(t
     clash = CliRunner().invoke(cli, ["evaluate", "cifar10", "--data", str(data), "--bits", "8", "--arch", "conv",
                                       "--image-features", "patches"])
     assert clash.exit_code == 2 and "the conv model reads pixels" in clash.output
+
+
+def test_variants_add_a_row_for_each_code_layer_variant(tmp_path):
+    corpus = write_corpus(tmp_path / "corpus", per_topic=12)
+    result = CliRunner().invoke(cli, ["evaluate", str(corpus), "--bits", "8", "--variants", "--no-baselines",
+                                      "--hidden", "16", "--pretrain-epochs", "1", "--epochs", "1", "--quiet"])
+    assert result.exit_code == 0, result.output
+    rows = json_lines(result.stdout)
+    assert [row["method"] for row in rows] == ["semhash", "semhash-variational", "semhash-l1"]
+    assert all(0 <= row["precision_at_100"] <= 1 for row in rows)

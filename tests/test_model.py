@@ -202,3 +202,33 @@ def test_with_labels_neighbours_are_sought_within_each_label():
     assert others.tolist() == [[1, 1], [0, 0], [3, 3], [2, 2]]
     alone = model._nearest(X, "cosine", np.array(["a", "a", "a", "b"]))
     assert alone[3].tolist() == [3, 3]
+
+
+@pytest.mark.parametrize("settings", [{"code_layer": "variational"}, {"sparsity": 0.05}])
+def test_code_layer_variants_train_save_load_and_encode_reproducibly(fitted, X, tmp_path, settings):
+    model = StackedAutoencoder(**{**TINY_MODEL, **settings}).fit(X)
+    assert model.history_["finetune"][-1] < model.history_["finetune"][0]
+    again = StackedAutoencoder(**{**TINY_MODEL, **settings}).fit(X)
+    np.testing.assert_array_equal(again.encode(X), model.encode(X))
+    assert not np.array_equal(model.encode(X), fitted.encode(X))  # the setting changed the training
+    params = model.save(tmp_path)
+    assert {name: params[name] for name in settings} == settings
+    loaded = StackedAutoencoder.load(tmp_path, params)
+    np.testing.assert_array_equal(loaded.encode(X), model.encode(X))
+    assert loaded.get_params() == model.get_params()
+
+
+def test_an_l1_penalty_makes_the_codes_sparser(fitted, X):
+    sparse = StackedAutoencoder(**{**TINY_MODEL, "sparsity": 0.5}).fit(X)
+    assert sparse.transform(X).mean() < fitted.transform(X).mean() - 0.1
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"code_layer": "bernoulli"}, "unknown code_layer 'bernoulli'; choose from noise, variational"),
+    ({"sparsity": -0.1}, "sparsity must be a number, 0 or more, not -0.1"),
+    ({"kl_weight": "much"}, "kl_weight must be a number, 0 or more, not 'much'"),
+])
+def test_bad_code_layer_settings_are_named(X, settings, message):
+    with pytest.raises(SemhashError) as raised:
+        StackedAutoencoder(**settings).fit(X)
+    assert str(raised.value) == message

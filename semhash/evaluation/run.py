@@ -7,6 +7,7 @@ exact real-valued search is scored once. Each semhash row also measures Annoy ag
 exact Hamming scan: recall@100 (ties counted) and the time per query of each.
 """
 
+import functools
 import time
 
 import numpy as np
@@ -29,7 +30,8 @@ class Evaluation:
 
     corpus: "20newsgroups", "thucnews", "cifar10" (read from `data_dir`) or a folder of text
     files in label subfolders (split by `query_share`). supervised: add rows whose encoder
-    was also fine-tuned on the database's labels (never the queries'). queries: score only
+    was also fine-tuned on the database's labels (never the queries'). variants: add a row for
+    each of `defaults.VARIANTS` (other code layers), named "semhash-<variant>". queries: score only
     this many queries, sampled with the seed (all by default, as the protocol asks).
     model_params: overrides of semhash's model settings; arch: the image model.
     image_features: "patches" or "pixels" (by default what suits `arch`, see
@@ -38,7 +40,8 @@ class Evaluation:
     reference numbers were measured, and on semhash's own patch features (rows "-patches").
     """
 
-    def __init__(self, corpus, data_dir=None, bits=(16, 32, 64, 128), supervised=False, baselines=True, arch="dense",
+    def __init__(self, corpus, data_dir=None, bits=(16, 32, 64, 128), supervised=False, baselines=True, variants=False,
+                 arch="dense",
                  model_params=None, image_features=None, feature_params=None, queries=None, query_share=0.2, trees=defaults.TREES,
                  seed=0, verbose=False):
         self.corpus = corpus
@@ -46,6 +49,7 @@ class Evaluation:
         self.bits = bits
         self.supervised = supervised
         self.baselines = baselines
+        self.variants = variants
         self.arch = arch
         self.model_params = model_params
         self.image_features = image_features
@@ -85,14 +89,18 @@ class Evaluation:
                         record(self._hashed(method + suffix, bits, lambda: hash_class(bits=bits, seed=self.seed),
                                             inputs, fit_labels=False))
             record(self._hashed("semhash", bits, lambda: self._model(kind, read_as, bits), ours, fit_labels=False))
+            for variant, settings in (defaults.VARIANTS.items() if self.variants else ()):
+                record(self._hashed(f"semhash-{variant}", bits, functools.partial(self._model, kind, read_as, bits,
+                                                                                   **settings), ours, fit_labels=False))
             if self.supervised:
                 record(self._hashed("semhash-supervised", bits, lambda: self._model(kind, read_as, bits), ours, fit_labels=True))
         return rows
 
-    def _model(self, kind, read_as, bits):
-        """An unfitted semhash model with the defaults for what it reads (see `defaults`)."""
-        return defaults.model(kind, self.arch, read_as,
-                              **{**(self.model_params or {}), "bits": bits, "seed": self.seed, "verbose": self.verbose})
+    def _model(self, kind, read_as, bits, **settings):
+        """An unfitted semhash model with the defaults for what it reads (see `defaults`), the
+        evaluation's model settings and then `settings` laid over them."""
+        return defaults.model(kind, self.arch, read_as, **{**(self.model_params or {}), **settings, "bits": bits,
+                                                            "seed": self.seed, "verbose": self.verbose})
 
     def _row(self, method, bits, relevant, seconds):
         """A row of scores; a database smaller than 100 (or 1,000) is scored over all of it."""

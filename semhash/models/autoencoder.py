@@ -21,6 +21,7 @@ ENCODER_WEIGHTS = "encoder.npz"
 DECODER_WEIGHTS = "decoder.npz"
 
 BINARIZERS = ("median", "itq")
+CODE_LAYERS = ("noise", "variational")
 # name: (activation of the reconstruction, Keras loss), as names, so that checking a model's
 # parameters needs no TensorFlow; `network` builds the layers from them.
 OUTPUT_LOSSES = {
@@ -63,6 +64,12 @@ class StackedAutoencoder:
     20 Newsgroups at 64 bits: 10 neighbours, weight .5: .579 precision@100 against .532.)
     neighbour_metric: how rows are compared to find those neighbours: "idf-cosine" (bags of
     words) or "euclidean" (images); see `codes.neighbours.neighbour_space`.
+
+    code_layer: how the code layer trains: "noise", the Gaussian noise of `code_noise` before its
+    sigmoid; or "variational", each unit drawn as a Bernoulli bit of its sigmoid (the gradient
+    passed straight through) with a KL penalty to Bernoulli(.5) weighted `kl_weight`, as NASH
+    does. sparsity: the weight of an L1 penalty on the sigmoid codes (each row's sum, averaged
+    over a batch); 0 for none. (Both measured below the defaults; see docs/RESULTS.md.)
 
     X may be CSR bag-of-words rows, dense rows, or images (rows, height, width, channels),
     which are taken as pixel vectors.
@@ -107,6 +114,9 @@ class StackedAutoencoder:
         neighbour_weight=0.5,
         neighbour_metric="idf-cosine",
         keep_decoder=False,
+        code_layer="noise",
+        kl_weight=0.01,
+        sparsity=0.0,
         seed=0,
         verbose=False,
     ):
@@ -127,6 +137,9 @@ class StackedAutoencoder:
         self.neighbour_weight = neighbour_weight
         self.neighbour_metric = neighbour_metric
         self.keep_decoder = keep_decoder
+        self.code_layer = code_layer
+        self.kl_weight = kl_weight
+        self.sparsity = sparsity
         self.seed = seed
         self.verbose = verbose
 
@@ -156,6 +169,12 @@ class StackedAutoencoder:
             raise SemhashError(
                 f"unknown neighbour_metric {self.neighbour_metric!r}; choose from {', '.join(NEIGHBOUR_METRICS)}"
             )
+        if self.code_layer not in CODE_LAYERS:
+            raise SemhashError(f"unknown code_layer {self.code_layer!r}; choose from {', '.join(CODE_LAYERS)}")
+        for name in ("kl_weight", "sparsity"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+                raise SemhashError(f"{name} must be a number, 0 or more, not {value!r}")
         if n_rows < 2:
             raise SemhashError(f"need at least 2 rows to learn codes from, got {n_rows}; add documents")
 
@@ -168,7 +187,13 @@ class StackedAutoencoder:
         """The Keras layers for inputs shaped like X (imports TensorFlow)."""
         from .network import Stack
 
-        return Stack([X.shape[1], *self.hidden, self.bits], self.activation, self.output_loss)
+        return Stack([X.shape[1], *self.hidden, self.bits], self.activation, self.output_loss, self._code())
+
+    def _code(self):
+        """The code layer as it trains (imports TensorFlow)."""
+        from .network import CodeLayer
+
+        return CodeLayer(self.code_layer, self.code_noise, self.kl_weight, self.sparsity)
 
     def _as_input(self, X):
         """Rows as the network takes them: images are flattened into pixel vectors."""
@@ -207,9 +232,7 @@ class StackedAutoencoder:
         inputs = X
         for layer in range(stack.depth):
             last = layer == stack.depth - 1
-            autoencoder = stack.layer_autoencoder(
-                layer, self.input_noise, self.code_noise if last else 0, self.learning_rate
-            )
+            autoencoder = stack.layer_autoencoder(layer, self.input_noise, self.learning_rate)
             batches = network.Batches(
                 inputs, batch_rows, rng, normalize_target=softmax and layer == 0, targets=targets if layer == 0 else None
             )
@@ -220,18 +243,18 @@ class StackedAutoencoder:
             if not last:
                 weights = [np.asarray(w, dtype=np.float32) for w in stack.encoders[layer].get_weights()]
                 inputs = self._chunked(self._hidden_layer, inputs, weights, f"coding layer {layer + 1}/{stack.depth}")
-        unrolled = stack.unrolled(self.input_noise, self.code_noise, self.learning_rate)
+        unrolled = stack.unrolled(self.input_noise, self.learning_rate)
         whole = network.Batches(X, batch_rows, rng, normalize_target=softmax, shuffle=False, targets=targets)
-        self.history_["loss_before_finetuning"] = float(unrolled.evaluate(whole, verbose=0))
+        self.history_["loss_before_finetuning"] = float(unrolled.evaluate(whole.dataset(1), verbose=0))
         finetune_batches = network.Batches(X, batch_rows, rng, normalize_target=softmax, targets=targets)
         epochs = max(self.epochs, math.ceil(self.min_steps / len(finetune_batches))) if self.epochs else 0
         self.history_["finetune_epochs"] = epochs
         self.history_["finetune"] = network.train(unrolled, finetune_batches, epochs, "fine-tuning", self.verbose)
-        self.history_["loss_after_finetuning"] = float(unrolled.evaluate(whole, verbose=0))
+        self.history_["loss_after_finetuning"] = float(unrolled.evaluate(whole.dataset(1), verbose=0))
         if y is not None:
             classes, numbers = np.unique(np.asarray(y), return_inverse=True)
             centres = hash_centres(len(classes), self.bits, self.seed)
-            coder = stack.coder(self.input_noise, self.code_noise, self.learning_rate)
+            coder = stack.coder(self.input_noise, self.learning_rate)
             labelled = network.Batches(X, batch_rows, rng, targets=centres[numbers])
             self.history_["supervised"] = network.train(
                 coder, labelled, self.supervised_epochs, "supervised fine-tuning", self.verbose
@@ -474,6 +497,9 @@ class ConvStackedAutoencoder(StackedAutoencoder):
         neighbour_weight=0.5,
         neighbour_metric="euclidean",
         keep_decoder=True,
+        code_layer="noise",
+        kl_weight=0.01,
+        sparsity=0.0,
         seed=0,
         verbose=False,
     ):
@@ -482,7 +508,8 @@ class ConvStackedAutoencoder(StackedAutoencoder):
             code_noise=code_noise, pretrain_epochs=pretrain_epochs, epochs=epochs, min_steps=min_steps,
             batch_size=batch_size, learning_rate=learning_rate, supervised_epochs=supervised_epochs,
             binarize=binarize, neighbours=neighbours, neighbour_weight=neighbour_weight,
-            neighbour_metric=neighbour_metric, keep_decoder=keep_decoder, seed=seed, verbose=verbose,
+            neighbour_metric=neighbour_metric, keep_decoder=keep_decoder, code_layer=code_layer, kl_weight=kl_weight,
+            sparsity=sparsity, seed=seed, verbose=verbose,
         )  # no dense hidden layers: the convolution blocks stand in their place
         self.filters = filters
 
@@ -500,7 +527,7 @@ class ConvStackedAutoencoder(StackedAutoencoder):
     def _stack(self, X):
         from .network import ConvStack
 
-        return ConvStack(X.shape[1:], self.filters, self.bits, self.activation, self.output_loss)
+        return ConvStack(X.shape[1:], self.filters, self.bits, self.activation, self.output_loss, self._code())
 
     def _as_input(self, X):
         if sp.issparse(X) or X.ndim != 4:
