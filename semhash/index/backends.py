@@ -259,6 +259,10 @@ class MultiIndexHashing(Backend):
             self._scan = ExactScan(self.packed)
         return self._scan
 
+    @scan.setter
+    def scan(self, scan):
+        self._scan = scan
+
     def _probed(self, query, enough):
         """Probe the tables at growing radii until `enough(counts, bound)`, where counts[d] is
         the number of codes found at distance d and every code within `bound` bits is found.
