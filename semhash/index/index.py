@@ -190,7 +190,8 @@ class Index:
             changed = [item for item in seen if item in stored and stored[item][1] != seen[item]]
             removed = [item for item in stored if item not in seen] if remove_missing else []
             report = {"added": 0, "changed": len(changed), "removed": len(removed),
-                      "unchanged": len(stored) - len(changed) - len(removed), "skipped": {}}
+                      "unchanged": sum(1 for item in seen if item in stored and stored[item][1] == seen[item]),
+                      "skipped": {}}
             tally, records = {}, []
             if new or changed:
                 X, records, read = current.modality.read_more(source.only(new + changed), current.features,
