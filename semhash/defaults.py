@@ -40,7 +40,7 @@ MODELS = {
     ("images", "conv", "pixels"): {},  # ConvStackedAutoencoder's own defaults (it keeps the decoder)
 }
 # Code-layer variants that `semhash evaluate --variants` scores beside the defaults, each a model setting
-# over them; both measured below the defaults on 20 Newsgroups at 64 bits (see docs/RESULTS.md).
+# over them; neither measured above the defaults on 20 Newsgroups at 64 bits (see docs/RESULTS.md).
 VARIANTS = {"variational": {"code_layer": "variational"}, "l1": {"sparsity": 0.001}}
 # The features each model reads unless told otherwise.
 FEATURES = {("text", "dense"): "text", ("images", "dense"): "patches", ("images", "conv"): "pixels"}

@@ -69,7 +69,8 @@ class StackedAutoencoder:
     sigmoid; or "variational", each unit drawn as a Bernoulli bit of its sigmoid (the gradient
     passed straight through) with a KL penalty to Bernoulli(.5) weighted `kl_weight`, as NASH
     does. sparsity: the weight of an L1 penalty on the sigmoid codes (each row's sum, averaged
-    over a batch); 0 for none. (Both measured below the defaults; see docs/RESULTS.md.)
+    over a batch); 0 for none. (Measured on 20 Newsgroups at 64 bits: variational .591, L1 of
+    .001 .618, against the defaults' .618 precision@100; see docs/RESULTS.md.)
 
     X may be CSR bag-of-words rows, dense rows, or images (rows, height, width, channels),
     which are taken as pixel vectors.
