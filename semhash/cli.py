@@ -10,7 +10,18 @@ from pathlib import Path
 import click
 
 from . import __version__, defaults
-from .defaults import BITS, FEATURES, MAP_POINTS, SEED, SIZE, TRAIN_SAMPLE, TREES, described
+from .defaults import (
+    BITS,
+    FEATURES,
+    MAP_POINTS,
+    MAP_PROJECTIONS,
+    SEED,
+    SIZE,
+    TRAIN_SAMPLE,
+    TREES,
+    TSNE_POINTS,
+    described,
+)
 from .errors import SemhashError, UsageProblem
 from .features.patches import PatchFeatures
 from .features.text import WEIGHTINGS, TextFeatures
@@ -631,11 +642,14 @@ def search_line(opened):
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, metavar="OUT.png",
               help="Where to write the map, as a PNG.")
 @click.option("--max-points", type=click.IntRange(1), default=MAP_POINTS, show_default=True,
-              help="Draw a seeded sample of at most this many items.")
-@click.option("--seed", type=int, default=SEED, show_default=True, help="Fixes the sample and the jitter.")
+              help=f"Draw a seeded sample of at most this many items (t-SNE: at most {TSNE_POINTS}).")
+@click.option("--projection", type=click.Choice(MAP_PROJECTIONS), default="tsne", show_default=True,
+              help="t-SNE of the codes (clearer, seconds) or their first two principal components (instant).")
+@click.option("--seed", type=int, default=SEED, show_default=True, help="Fixes the sample, t-SNE and the jitter.")
 @click.option("--plain", is_flag=True, help="A sentence instead of a JSON line.")
-def map_command(index_dir, output, max_points, seed, plain):
-    """Draw INDEX's codes in two dimensions (their first two principal components), coloured by label."""
+def map_command(index_dir, output, max_points, projection, seed, plain):
+    """Draw INDEX's codes in two dimensions (t-SNE of a sample, or their first two principal components),
+    coloured by label."""
     from .codemap import CodeMap
     from .contact_sheet import check_output
 
@@ -644,12 +658,14 @@ def map_command(index_dir, output, max_points, seed, plain):
     except SemhashError as error:
         raise click.UsageError(f"--output: {error}") from None
     opened = Index.open(index_dir or default_index())
-    drawn = CodeMap(max_points, seed).fit(opened)
+    drawn = CodeMap(max_points, seed, projection).fit(opened)
     drawn.write(output, title=f"{opened.folder.name}: {len(drawn.ids_):,} of {len(opened):,} {opened.modality.items}")
-    row = {"map": str(output), "items": len(opened), "shown": len(drawn.ids_), "labels": len(drawn.colours_),
-           "explained": [round(share, 4) for share in drawn.explained_]}
-    emit(row, f"drew {row['shown']} of {row['items']} {opened.modality.items} into {output} "
-              f"(the two axes hold {sum(drawn.explained_):.0%} of the bits' variance)", plain)
+    shown = drawn.to_json(len(opened))
+    row = {"map": str(output), "items": len(opened), "shown": shown["shown"], "labels": len(drawn.colours_),
+           "projection": shown["method"], "explained": shown["explained"]}
+    how = ("by t-SNE" if drawn.explained_ is None
+           else f"by PCA: the two axes hold {sum(drawn.explained_):.0%} of the bits' variance")
+    emit(row, f"drew {row['shown']} of {row['items']} {opened.modality.items} into {output} ({how})", plain)
 
 
 @cli.command()
@@ -664,7 +680,8 @@ def serve(index_dirs, host, port, max_upload_bytes, quiet):
     """Serve INDEX folders (default: every index under indexes/) over HTTP: a search page at /,
     the API described at /docs. Follows rebuilds of the indexes without a failed request."""
     try:
-        from .server import MAX_UPLOAD_BYTES, serve as run_server
+        from .server import MAX_UPLOAD_BYTES
+        from .server import serve as run_server
     except ImportError as error:
         raise SemhashError(f"semhash serve needs the serve extra ({error.name} is missing); "
                            "install it with pip install 'semhash[serve]'") from None

@@ -16,6 +16,8 @@ SEED = 0
 BITS = 64
 SIZE = 32  # the side, in pixels, image files are resized to (CIFAR-10's)
 MAP_POINTS = 5000  # the 2-D map of an index draws a seeded sample of at most this many items (see `codemap`)
+TSNE_POINTS = 2000  # and at most this many when drawn by t-SNE: 25 s on 2 shared cores (docs/RESULTS.md)
+MAP_PROJECTIONS = ("pca", "tsne")  # how a map is drawn (see `codemap`)
 # Rows of a line corpus the features and the model are fitted on (see `index.encoding`): training
 # grows with the rows and the neighbour search with their square; at 20,000 short documents
 # training takes a few minutes on 2 cores (docs/RESULTS.md), and 20 Newsgroups' 11,314 training posts fit whole.

@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException
 
 from . import __version__
 from .codemap import CodeMap
+from .defaults import MAP_PROJECTIONS
 from .errors import SemhashError, UsageProblem
 from .index.index import Index
 from .index.store import MANIFEST
@@ -86,15 +87,16 @@ class LiveIndex:
                 self.reopened += 1
             self._reopening.release()
 
-    def code_map(self):
-        """The index's 2-D map (see `codemap`), made on first use and kept until the index changes."""
+    def code_map(self, projection="pca"):
+        """The index's 2-D map by `projection` (see `codemap`), made on first use and kept until the
+        index changes."""
         index = self.current()
-        drawn = self._map
-        if drawn is None or drawn[0] is not index:
+        maps = self._map if self._map is not None and self._map[0] is index else (index, {})
+        if projection not in maps[1]:
             with self.lock:
-                drawn = (index, CodeMap().fit(index))
-            self._map = drawn
-        return drawn
+                maps[1][projection] = CodeMap(projection=projection).fit(index)
+            self._map = maps
+        return index, maps[1][projection]
 
     def summary(self):
         """The manifest, less its list of files, with the bit balance and what the page may show."""
@@ -272,10 +274,13 @@ def create_app(folders, max_upload_bytes=MAX_UPLOAD_BYTES):
                 opened.model.reconstruct(opened.features.transform(pixels[None])))[0]
         return png(rebuilt)
 
-    @app.get("/map", summary="The 2-D map of the codes (PCA of a sample of the bits), as JSON points or a PNG")
-    def code_map(index: str | None = None, format: str = "json"):
+    @app.get("/map", summary="The 2-D map of the codes (PCA of a sample of the bits, or t-SNE: clearer, and "
+                             "seconds to make on first request), as JSON points or a PNG")
+    def code_map(index: str | None = None, format: str = "json", projection: str = "pca"):
         live = chosen(index)
-        opened, drawn = live.code_map()
+        if projection not in MAP_PROJECTIONS:
+            raise HTTPException(400, f"unknown projection {projection!r}; choose {' or '.join(MAP_PROJECTIONS)}")
+        opened, drawn = live.code_map(projection)
         if format == "json":
             return {"index": live.name, **drawn.to_json(len(opened))}
         if format == "png":

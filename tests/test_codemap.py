@@ -50,3 +50,26 @@ def test_semhash_map_writes_a_png_atomically(built_index, tmp_path):
 def test_semhash_map_refuses_a_folder_as_output(built_index, tmp_path):
     result = CliRunner().invoke(cli, ["map", str(built_index), "-o", str(tmp_path)])
     assert result.exit_code == 2 and "is a folder" in result.output and "Traceback" not in result.output
+
+
+def test_t_sne_separates_the_labels_and_the_seed_fixes_it(built_index):
+    index = Index.open(built_index)
+    drawn = CodeMap(projection="tsne").fit(index)
+    assert drawn.projection_ == "tsne" and drawn.explained_ is None and drawn.points_.shape == (len(index), 2)
+    labels = np.array(drawn.labels_)
+    distances = np.linalg.norm(drawn.points_[:, None] - drawn.points_[None], axis=2)
+    nearest = np.argsort(distances, axis=1)[:, 1:6]
+    assert (labels[nearest] == labels[:, None]).mean() > 0.8  # three topics: a point's neighbours share its topic
+    np.testing.assert_array_equal(CodeMap(projection="tsne").fit(index).points_, drawn.points_)
+    assert CodeMap(max_points=3, projection="tsne").fit(index).projection_ == "pca"  # too few for t-SNE
+    assert drawn.to_json(len(index))["method"] == "tsne"
+
+
+def test_semhash_map_draws_t_sne_by_default_and_pca_when_asked(built_index, tmp_path):
+    for projection, how in ((None, "by t-SNE"), ("pca", "by PCA")):
+        out = tmp_path / f"{projection}.png"
+        result = CliRunner().invoke(cli, ["map", str(built_index), "-o", str(out), "--plain",
+                                          *(["--projection", projection] if projection else [])])
+        assert result.exit_code == 0 and how in result.stdout, result.output
+    result = CliRunner().invoke(cli, ["map", str(built_index), "-o", str(tmp_path / "x.png"), "--projection", "umap"])
+    assert result.exit_code == 2 and "umap" in result.output

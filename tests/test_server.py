@@ -121,6 +121,9 @@ def test_the_map_as_points_and_as_a_png(client):
     assert {"id", "label", "x", "y"} == set(points["points"][0])
     drawn = client.get("/map", params={"index": "photos-index", "format": "png"})
     assert drawn.status_code == 200 and drawn.content.startswith(b"\x89PNG")
+    clearer = client.get("/map", params={"projection": "tsne"}).json()
+    assert clearer["method"] == "tsne" and clearer["explained"] is None and len(clearer["points"]) == 72
+    assert client.get("/map").json() == points  # each projection kept apart
 
 
 def test_the_page_and_the_openapi_description(client):
@@ -144,6 +147,7 @@ def test_the_page_and_the_openapi_description(client):
      400, 'cannot read the uploaded file "notes.txt": not a readable image'),
     (("post", "/search", {"files": {"image": ("a.png", b"")}}), 400, "this index holds documents; query it with"),
     (("get", "/map", {"params": {"format": "svg"}}), 400, "unknown format 'svg'; choose json or png"),
+    (("get", "/map", {"params": {"projection": "umap"}}), 400, "unknown projection 'umap'; choose pca or tsne"),
 ])
 def test_bad_input_gets_a_4xx_with_the_command_lines_message(client, request_args, status, message):
     method, path, kwargs = request_args
