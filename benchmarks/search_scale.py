@@ -8,8 +8,11 @@ centres, each copied with up to three random bit flips, so that many codes repea
 learned codes do), it times per query (the median over --queries queries, one query at a time)
 top-1, 10 and 100 by: semhash's exact scan (`ExactScan`); the previous scan, kept below as
 `previous_nearest` (the byte-by-byte scan that argpartitioned every distance; skipped past
-1,000,000 codes); Annoy (`AnnoyBackend` at its defaults, up to --annoy-max codes, with its build
-time); and faiss `IndexBinaryFlat` where faiss is installed (it is no dependency of semhash).
+1,000,000 codes); multi-index hashing (`MultiIndexHashing` at its default substrings, with the time
+to build its tables); Annoy (`AnnoyBackend` at its defaults, up to --annoy-max codes, with its
+build time); and, where faiss is installed (it is no dependency of semhash), faiss'
+`IndexBinaryFlat` and `IndexBinaryMultiHash` (the same substrings as semhash's, --faiss-nflip
+bits flipped per substring when probing: approximate, so its recall is reported).
 Recall is against the exact answer, counting an item whose distance is no worse than the exact
 k-th (`metrics.recall_at_k`). The scan's answers are checked identical to the previous scan's.
 --chunk-bytes times the scan again with other chunk sizes. Prints a Markdown table.
@@ -30,7 +33,7 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 from semhash.codes import binary  # noqa: E402
 from semhash.evaluation.metrics import recall_at_k  # noqa: E402
-from semhash.index.backends import AnnoyBackend, ExactScan  # noqa: E402
+from semhash.index.backends import AnnoyBackend, ExactScan, MultiIndexHashing  # noqa: E402
 
 try:
     import faiss
@@ -94,6 +97,16 @@ def measure(kind, n, n_bits, args, rng):
     if faiss is not None:
         faiss_index = faiss.IndexBinaryFlat(n_bits)
         faiss_index.add(packed)
+    started = time.perf_counter()
+    mih = MultiIndexHashing().over(packed, n_bits)
+    row["mih_build_s"] = round(time.perf_counter() - started, 2)
+    faiss_mih = None
+    if faiss is not None:
+        started = time.perf_counter()
+        faiss_mih = faiss.IndexBinaryMultiHash(n_bits, mih.substrings, n_bits // mih.substrings)
+        faiss_mih.nflip = args.faiss_nflip
+        faiss_mih.add(packed)
+        row["faiss_mih_build_s"] = round(time.perf_counter() - started, 2)
     annoy = None
     if n <= args.annoy_max:
         started = time.perf_counter()
@@ -105,7 +118,7 @@ def measure(kind, n, n_bits, args, rng):
         exact_distances = np.array([distances for _, distances in exact])
         for chunk_bytes in args.chunk_bytes:
             cell[f"scan_ms_chunk_{chunk_bytes}"], _ = timed(lambda q: binary.scan(scan.words, q, k, chunk_bytes), queries)
-        if n <= PREVIOUS_MAX:
+        if n <= PREVIOUS_MAX and not args.no_previous:
             cell["previous_ms"], previous = timed(lambda q: previous_nearest(packed, q, k), queries)
             for (rows, distances), (old_rows, old_distances) in zip(exact, previous, strict=True):
                 assert np.array_equal(rows, old_rows) and np.array_equal(distances, old_distances)
@@ -113,12 +126,35 @@ def measure(kind, n, n_bits, args, rng):
             cell["faiss_ms"], found = timed(lambda q: faiss_index.search(q[None], k)[0][0], queries)
             cell["faiss_recall"] = round(recall_at_k(exact_distances, found), 4)
             cell["scan_over_faiss"] = round(cell["scan_ms"] / cell["faiss_ms"], 2)
+        cell["mih_ms"], found = timed(lambda q: mih.search(q, k)[1], queries)
+        cell["mih_recall"] = round(recall_at_k(exact_distances, found), 4)
+        cell["scan_over_mih"] = round(cell["scan_ms"] / cell["mih_ms"], 1)
+        if faiss_mih is not None:
+            cell["faiss_mih_ms"], found = timed(lambda q: faiss_mih.search(q[None], k)[0][0], queries)
+            cell["faiss_mih_recall"] = round(recall_at_k(exact_distances, found), 4)
         if annoy is not None:
             cell["annoy_ms"], found = timed(lambda q: annoy.search(q, k)[1], queries)
             cell["annoy_recall"] = round(recall_at_k(exact_distances, found), 4)
         row["ks"][k] = cell
         print(f"  {kind} {n:,} x {n_bits} bits, top-{k}: {cell}", flush=True)
     return row
+
+
+def mih_markdown(rows):
+    """The multi-index hashing columns: semhash's beside faiss' and the scan."""
+    number = lambda value, digits=2: "" if value is None else f"{value:.{digits}f}"  # noqa: E731
+    lines = ["| codes | bits | kind (distinct) | k | scan ms | MIH ms | scan / MIH | MIH recall | MIH build s "
+             "| faiss flat ms | faiss MultiHash ms | faiss MultiHash recall | faiss MultiHash build s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        for k, cell in row["ks"].items():
+            lines.append(
+                f"| {row['codes']:,} | {row['bits']} | {row['kind']} ({row['distinct']:,}) | {k} | {number(cell['scan_ms'])} "
+                f"| {number(cell['mih_ms'], 3)} | {number(cell['scan_over_mih'], 1)} | {number(cell['mih_recall'], 3)} "
+                f"| {row['mih_build_s']} | {number(cell.get('faiss_ms'))} | {number(cell.get('faiss_mih_ms'), 3)} "
+                f"| {number(cell.get('faiss_mih_recall'), 3)} | {row.get('faiss_mih_build_s', '')} |"
+            )
+    return "\n".join(lines)
 
 
 def markdown(rows, chunk_bytes):
@@ -146,6 +182,8 @@ def main():
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--annoy-max", type=int, default=1_000_000, help="build Annoy up to this many codes")
     parser.add_argument("--chunk-bytes", type=int, nargs="*", default=[], help="also time the scan at these chunk sizes")
+    parser.add_argument("--faiss-nflip", type=int, default=1, help="IndexBinaryMultiHash's bits flipped per substring")
+    parser.add_argument("--no-previous", action="store_true", help="skip the previous scan")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="write the measurements here")
     args = parser.parse_args()
@@ -162,6 +200,8 @@ def main():
                 for kind in args.kinds:
                     rows.append(measure(kind, n, n_bits, args, rng))
     print(markdown(rows, args.chunk_bytes))
+    print()
+    print(mih_markdown(rows))
     if args.json:
         with open(args.json, "w") as out:
             json.dump({"faiss": getattr(faiss, "__version__", None), "rows": rows}, out, indent=1)
