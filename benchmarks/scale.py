@@ -29,6 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from semhash.defaults import TRAIN_SAMPLE  # noqa: E402
 from semhash.sources import datasets  # noqa: E402
 
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -92,9 +93,9 @@ def generate(data, source, path, count, seed):
     return list(documents(pooled(data, "test"), QUERIES, np.random.default_rng(seed + 1), lengths))
 
 
-def run_one(corpus, output, workers):
-    """Index `corpus` into `output` as `semhash index --workers N` does (N = 0: in this process, no
-    Dask); print the stage timings and peak memories as JSON."""
+def run_one(corpus, output, workers, train_sample):
+    """Index `corpus` into `output` as `semhash index --workers N --train-sample S` does (N = 0: in
+    this process, no Dask); print the stage timings and peak memories as JSON."""
     from semhash import defaults
     from semhash.features.text import TextFeatures
     from semhash.index import encoding
@@ -106,10 +107,11 @@ def run_one(corpus, output, workers):
     source = LineCorpus(corpus)
     if workers:
         with Cluster(workers=workers) as cluster:
-            encoding.build(source, output, TextFeatures(), model, cluster=cluster, timings=timings)
+            encoding.build(source, output, TextFeatures(), model, train_sample=train_sample, cluster=cluster,
+                           timings=timings)
             peaks = list(cluster.worker_peaks.values())
     else:
-        encoding.build(source, output, TextFeatures(), model, timings=timings)
+        encoding.build(source, output, TextFeatures(), model, train_sample=train_sample, timings=timings)
         peaks = []
     print(json.dumps({"wall": time.perf_counter() - started, **timings, "driver_peak": peak_memory(),
                       "worker_peaks": peaks}))
@@ -132,11 +134,13 @@ def main():
     parser.add_argument("--workers", default="1,2", help="worker counts to run, comma-separated (0: no Dask)")
     parser.add_argument("--folder", type=Path, help="where the corpus and the indexes are written")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-sample", type=int, default=None,
+                        help="rows the model is fitted on [default: semhash's]; a small one times encoding quickly")
     parser.add_argument("--run-one", nargs=3, metavar=("CORPUS", "OUTPUT", "WORKERS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run_one:
         corpus, output, workers = args.run_one
-        run_one(corpus, output, int(workers))
+        run_one(corpus, output, int(workers), args.train_sample or TRAIN_SAMPLE)
         return
     if args.folder is None or args.data is None:
         parser.error("give --data and --folder")
@@ -150,7 +154,8 @@ def main():
           "| worker peaks (GB) | P@100 |\n|---|---|---|---|---|---|---|---|---|", flush=True)
     for workers in (int(value) for value in args.workers.split(",")):
         output = args.folder / f"index-{args.source}-{args.documents}-w{workers}"
-        done = subprocess.run([sys.executable, __file__, "--run-one", str(corpus), str(output), str(workers)],
+        sample = ["--train-sample", str(args.train_sample)] if args.train_sample else []
+        done = subprocess.run([sys.executable, __file__, "--run-one", str(corpus), str(output), str(workers), *sample],
                               capture_output=True, text=True, check=False)
         if done.returncode:
             sys.exit(f"the run with {workers} workers failed:\n{done.stderr[-3000:]}")
