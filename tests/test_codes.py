@@ -28,6 +28,9 @@ def test_nearest_is_exact_and_breaks_ties_by_position():
 def test_bit_balance():
     bits = np.array([[1, 0], [1, 1], [0, 0], [1, 0]], dtype=bool)
     np.testing.assert_allclose(binary.bit_balance(binary.pack(bits), 2), [0.75, 0.25])
+    many = np.random.default_rng(0).random((1001, 70)) < 0.3
+    counted = binary.bit_counts(binary.pack(many), 70, rows_at_once=64)  # in chunks, the last one short
+    np.testing.assert_array_equal(counted, many.sum(axis=0))
 
 
 def brute_force(bits, query, k):

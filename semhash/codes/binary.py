@@ -94,9 +94,18 @@ def nearest(packed, query, k):
     return scan(words(packed), query, k)
 
 
+def bit_counts(packed, n_bits, rows_at_once=1 << 16):
+    """How many rows have each bit set, unpacked a chunk of rows at a time: unpacking 10,000,000
+    codes of 64 bits at once would take 640 MB."""
+    counts = np.zeros(n_bits, dtype=np.int64)
+    for start in range(0, len(packed), rows_at_once):
+        counts += unpack(packed[start:start + rows_at_once], n_bits).sum(axis=0)
+    return counts
+
+
 def bit_balance(packed, n_bits):
     """The share of rows with each bit set; 0.5 everywhere is a perfectly balanced code."""
-    return unpack(packed, n_bits).mean(axis=0)
+    return bit_counts(packed, n_bits) / len(packed)
 
 
 def asymmetric(projections, packed, n_bits):

@@ -211,8 +211,11 @@ class Index:
                 current._changed(tally)
                 current.manifest = {**current.manifest, "unindexed": unindexed}
                 current.manifest = write(current._current_manifest(), current._files_writer(True, show_progress))
+                drift = current.manifest["drift"]  # as `_changed` measured it, not counted again
+            else:
+                drift = current.drift()
         self._become(current)
-        return {**report, "seconds": round(time.perf_counter() - started, 2), "drift": self.drift()}
+        return {**report, "seconds": round(time.perf_counter() - started, 2), "drift": drift}
 
     def add(self, source, show_progress=False):
         """Add the items of `source` (new ones, or changed ones again) to the saved index: `update`
@@ -295,7 +298,7 @@ class Index:
         trained with, and, for text, the share of the last added documents' terms outside the
         vocabulary. Past DRIFT_LIMITS, `retrain` is True."""
         unseen = sum(shard.live for shard in self.shards if not shard.trained)
-        balance = self.bit_balance()
+        balance = self.bit_balance() if len(self) else None
         trained = self.manifest.get("training", {}).get("bit_balance_deviation")
         drift = {"unseen_items": unseen, "unseen_share": round(unseen / max(len(self), 1), 4),
                  "bit_balance_deviation": round(float(np.mean(np.abs(balance - 0.5))), 4) if len(self) else None,
@@ -505,8 +508,11 @@ class Index:
         return self._hits(found[keep], distances[keep])
 
     def bit_balance(self):
-        """The share of the items holding each bit set."""
-        return binary.bit_balance(self.codes(self.live_rows()), self.bits)
+        """The share of the items holding each bit set, counted shard by shard (a shard with no
+        removed rows straight from its mapped codes, without a copy)."""
+        counts = sum(binary.bit_counts(shard.packed[shard.live_rows()] if len(shard.deleted) else shard.packed,
+                                       self.bits) for shard in self.shards)
+        return counts / len(self)
 
 
 def chosen_backend(n_codes, name=None, trees=None, seed=None):
