@@ -140,17 +140,26 @@ def measure(kind, n, n_bits, args, rng):
     return row
 
 
+def number(value, digits=2):
+    """A table cell: `value` rounded, or empty where it was not measured."""
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def first_cells(row, k, cell):
+    """The cells every table starts a line with: codes, bits, kind (distinct), k, the scan's ms."""
+    return f"| {row['codes']:,} | {row['bits']} | {row['kind']} ({row['distinct']:,}) | {k} | {number(cell['scan_ms'])} "
+
+
 def mih_markdown(rows):
     """The multi-index hashing columns: semhash's beside faiss' and the scan."""
-    number = lambda value, digits=2: "" if value is None else f"{value:.{digits}f}"  # noqa: E731
     lines = ["| codes | bits | kind (distinct) | k | scan ms | MIH ms | scan / MIH | MIH recall | MIH build s "
              "| faiss flat ms | faiss MultiHash ms | faiss MultiHash recall | faiss MultiHash build s |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         for k, cell in row["ks"].items():
             lines.append(
-                f"| {row['codes']:,} | {row['bits']} | {row['kind']} ({row['distinct']:,}) | {k} | {number(cell['scan_ms'])} "
-                f"| {number(cell['mih_ms'], 3)} | {number(cell['scan_over_mih'], 1)} | {number(cell['mih_recall'], 3)} "
+                first_cells(row, k, cell)
+                + f"| {number(cell['mih_ms'], 3)} | {number(cell['scan_over_mih'], 1)} | {number(cell['mih_recall'], 3)} "
                 f"| {row['mih_build_s']} | {number(cell.get('faiss_ms'))} | {number(cell.get('faiss_mih_ms'), 3)} "
                 f"| {number(cell.get('faiss_mih_recall'), 3)} | {row.get('faiss_mih_build_s', '')} |"
             )
@@ -158,15 +167,14 @@ def mih_markdown(rows):
 
 
 def markdown(rows, chunk_bytes):
-    number = lambda value, digits=2: "" if value is None else f"{value:.{digits}f}"  # noqa: E731
     lines = ["| codes | bits | kind (distinct) | k | scan ms | previous scan ms | faiss ms | scan / faiss "
              "| faiss recall | Annoy ms | Annoy recall | Annoy build s |" + "".join(f" scan ms, {c // 1024} KiB chunks |" for c in chunk_bytes),
              "|---|---|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(chunk_bytes)]
     for row in rows:
         for k, cell in row["ks"].items():
             lines.append(
-                f"| {row['codes']:,} | {row['bits']} | {row['kind']} ({row['distinct']:,}) | {k} | {number(cell['scan_ms'])} "
-                f"| {number(cell.get('previous_ms'))} | {number(cell.get('faiss_ms'))} | {number(cell.get('scan_over_faiss'))} "
+                first_cells(row, k, cell)
+                + f"| {number(cell.get('previous_ms'))} | {number(cell.get('faiss_ms'))} | {number(cell.get('scan_over_faiss'))} "
                 f"| {number(cell.get('faiss_recall'), 3)} | {number(cell.get('annoy_ms'))} | {number(cell.get('annoy_recall'), 3)} | {row.get('annoy_build_s', '')} |"
                 + "".join(f" {number(cell[f'scan_ms_chunk_{c}'])} |" for c in chunk_bytes)
             )
