@@ -1,5 +1,7 @@
 """The search backends against a brute-force reference, their files, and the factory."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -163,12 +165,13 @@ def test_stored_multi_index_tables_are_mapped_and_answer_as_the_built_ones(tmp_p
        data=st.data())
 def test_multi_index_hashing_is_the_exact_scan(n_bits, repeated, seed, data):
     """Same rows and distances as brute force, ties in row order, for any k, radius and number of
-    substrings; with lookups made free, probing answers wherever its masks stay few (no scan)."""
+    substrings; with lookups and candidates made free, probing answers wherever its masks stay few (no scan)."""
     bits = codes("repeated" if repeated else "random", n_bits, n=data.draw(st.integers(1, 300)), seed=seed)
     substrings = data.draw(st.integers(-(-n_bits // 64), n_bits), label="substrings")
     queries = binary.pack(np.concatenate([bits[:: max(1, len(bits) // 4)], codes("random", n_bits, n=3, seed=seed + 1)]))
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(backends, "LOOKUP_COST", 0)
+        patch.setattr(backends, "CANDIDATE_COST", 0)
         mih = MultiIndexHashing(substrings).build(bits)
         if -(-n_bits // substrings) <= 16:  # at most C(16, 8) masks a probe: never a scan
             mih.scan = NoScan()
@@ -192,13 +195,13 @@ class NoScan:
 def test_clustered_codes_are_answered_by_probing_at_the_default_costs():
     """Learned-like codes (centres copied with a few bits flipped) never need the scan."""
     rng = np.random.default_rng(0)
-    bits = (rng.random((40, 64)) < 0.5)[rng.integers(0, 40, 20_000)]
+    bits = (rng.random((3000, 64)) < 0.5)[rng.integers(0, 3000, 200_000)]
     bits ^= rng.random(bits.shape) < 0.02
     mih = MultiIndexHashing().build(bits)
-    assert mih.substrings == default_substrings(64, 20_000) == 4
+    assert mih.substrings == default_substrings(64, 200_000) == 4
     mih.scan = NoScan()
     packed = binary.pack(bits)
-    for row in range(0, 20_000, 1999):
+    for row in range(0, 200_000, 19_999):
         same(mih.search(packed[row], 10), reference(bits, bits[row], 10))
         same(mih.within(packed[row], 2), ball(bits, bits[row], 2))
 
@@ -217,6 +220,27 @@ def test_multi_index_hashing_scans_where_probing_would_cost_more():
     mih.scan = Counted(packed)
     same(mih.search(packed[7], 5), reference(bits, bits[7], 5))
     assert scanned == [5]
+
+
+def test_multi_index_hashing_answers_threads_at_once_and_leaves_no_row_flagged(monkeypatch):
+    """Each thread flags the rows it has found in a bitmap of its own, cleared after every search,
+    also one that gives up probing for the scan. (Probing made free: so few codes would be scanned.)"""
+    monkeypatch.setattr(backends, "LOOKUP_COST", 0)
+    monkeypatch.setattr(backends, "CANDIDATE_COST", 0)
+    bits = codes("repeated", 64, n=3000, seed=3) ^ (np.random.default_rng(4).random((3000, 64)) < 0.05)
+    mih = MultiIndexHashing().build(bits)
+    packed = binary.pack(bits)
+    expected = {row: reference(bits, bits[row], 25) for row in range(0, 3000, 97)}
+
+    def searched(rows):
+        return [(row, mih.search(packed[row], 25)) for row in rows]
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = [answer for part in pool.map(searched, [list(expected)] * 8) for answer in part]
+    for row, answer in answers:
+        same(answer, expected[row])
+    same(mih.search(binary.pack(~bits[:1])[0], 3000), reference(bits, ~bits[0], 3000))  # every row: a scan
+    assert not mih._marks().any()
 
 
 @pytest.mark.parametrize("name", ["exact", "mih"])

@@ -13,6 +13,7 @@ import abc
 import functools
 import itertools
 import math
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -34,10 +35,13 @@ SEARCH_NODES_PER_RESULT_AND_TREE = 10
 # by that growth, not measured, so the limit stays at what was measured.
 EXACT_SCAN_MAX = 1_000_000
 ANNOY_MAX_COUNT = 2**31 - 1  # Annoy reads k and search_k as C ints
-# Multi-index hashing looks up one value in a substring's table for about the cost of comparing
-# ten codes in a scan (measured 320 against 31 ns at 1,000,000 codes of 64 bits), and verifies a
-# new candidate for about one (42 ns); it stops probing for a scan once that work passes the codes.
-LOOKUP_COST = 10
+# What multi-index hashing's probing costs, counted in codes the word scan compares in the same
+# time (about 1 ns a code at 10,000,000 codes of 64 bits): a lookup in a substring's table about
+# 2 us, a new candidate (its row gathered, flagged and its distance counted) 40 to 100 ns.
+# Probing stops for a scan once its work would pass the codes' count, so a query probes for at
+# most about a scan's time before it scans (docs/RESULTS.md "Multi-index hashing's costs").
+LOOKUP_COST = 2000
+CANDIDATE_COST = 100
 # No more neighbour masks than this for one substring length and radius (2 MB of uint64).
 MAX_NEIGHBOUR_MASKS = 1 << 18
 MIH_FILES = ("mih-order.npy", "mih-keys.npy", "mih-starts.npy")
@@ -231,6 +235,7 @@ class MultiIndexHashing(Backend):
     def __init__(self, substrings=None):
         self.substrings = substrings
         self.packed = None
+        self._local = threading.local()
 
     def build(self, bits):
         return self.over(binary.pack(bits), bits.shape[1])
@@ -263,6 +268,14 @@ class MultiIndexHashing(Backend):
     def scan(self, scan):
         self._scan = scan
 
+    def _marks(self):
+        """This thread's flag a row (False between searches), kept from one search to the next:
+        a fresh one a search cost more than the search, its pages faulting in anew."""
+        marks = getattr(self._local, "marks", None)
+        if marks is None or len(marks) != len(self.packed):
+            marks = self._local.marks = np.zeros(len(self.packed), dtype=bool)
+        return marks
+
     def _probed(self, query, enough):
         """Probe the tables at growing radii until `enough(counts, bound)`, where counts[d] is
         the number of codes found at distance d and every code within `bound` bits is found.
@@ -270,32 +283,36 @@ class MultiIndexHashing(Backend):
         cost more than a scan (see LOOKUP_COST)."""
         n_codes = len(self.packed)
         values = [_substring_values(query[None, :], start, length)[0] for start, length in self.spans]
-        seen = np.zeros(n_codes, dtype=bool)  # calloc'd: only the pages touched cost anything
+        marks = self._marks()
         counts = np.zeros(self.n_bits + 1, dtype=np.int64)
         found_rows, found_distances = [], []
         work = 0
         longest = max(length for _, length in self.spans)
-        for radius, number in itertools.product(range(longest + 1), range(self.substrings)):
-            length = self.spans[number][1]
-            lookups = math.comb(length, radius)
-            if lookups:
-                if lookups > MAX_NEIGHBOUR_MASKS or work + LOOKUP_COST * lookups > n_codes:
-                    return None
-                table = self.tables[number]
-                rows = table.rows(*table.buckets(values[number] ^ _neighbour_masks(length, radius)))
-                rows = rows[~seen[rows]]
-                work += LOOKUP_COST * lookups + len(rows)
-                if work > n_codes:
-                    return None
-                seen[rows] = True
-                distances = binary.hamming(self.packed[rows], query)
-                counts += np.bincount(distances, minlength=len(counts))
-                found_rows.append(rows)
-                found_distances.append(distances)
-            bound = radius * self.substrings + number
-            if enough(counts, bound):
-                break
-        return np.concatenate(found_rows), np.concatenate(found_distances), bound
+        try:
+            for radius, number in itertools.product(range(longest + 1), range(self.substrings)):
+                length = self.spans[number][1]
+                lookups = math.comb(length, radius)
+                if lookups:
+                    if lookups > MAX_NEIGHBOUR_MASKS or work + LOOKUP_COST * lookups > n_codes:
+                        return None
+                    table = self.tables[number]
+                    rows = table.rows(*table.buckets(values[number] ^ _neighbour_masks(length, radius)))
+                    rows = rows[~marks[rows]]
+                    marks[rows] = True
+                    found_rows.append(rows)
+                    work += LOOKUP_COST * lookups + CANDIDATE_COST * len(rows)
+                    if work > n_codes:
+                        return None
+                    distances = binary.hamming(self.packed[rows], query)
+                    counts += np.bincount(distances, minlength=len(counts))
+                    found_distances.append(distances)
+                bound = radius * self.substrings + number
+                if enough(counts, bound):
+                    break
+            return np.concatenate(found_rows), np.concatenate(found_distances), bound
+        finally:
+            for rows in found_rows:
+                marks[rows] = False
 
     def search(self, query, k):
         k = _result_count(k, len(self.packed))
