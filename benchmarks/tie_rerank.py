@@ -8,7 +8,9 @@ database split, and every query ranks the whole database by Hamming distance, it
 (`binary.asymmetric`: each disagreeing bit weighted by how far the query's real-valued code lies
 from that bit's cut), which cannot tell identical codes apart, (3) by the Euclidean distance
 between the query's and each item's real-valued codes, and (4) the same with the items' codes
-stored as int8; then by the permutation. Prints precision@100 of each, and how often the top 10
+stored as int8, (5) by the asymmetric distance, then among identical codes by the cosine
+distance between the real-valued codes (as `semhash query` does where an index stores them);
+then by the permutation. Prints precision@100 of each, and how often the top 10
 holds the query's exact nearest database item by cosine on TF-IDF.
 """
 
@@ -42,6 +44,12 @@ def reranked_ranking(db_packed, query_packed, tie_distance, depth, seed):
 def squared_distances(queries, db):
     """Squared Euclidean distances between real-valued codes (queries by database rows)."""
     return (queries**2).sum(axis=1)[:, None] - 2 * queries @ db.T + (db**2).sum(axis=1)[None]
+
+
+def cosine_distances(queries, db):
+    """1 - cosine between real-valued codes (queries by database rows)."""
+    unit = db / (np.linalg.norm(db, axis=1, keepdims=True) + 1e-12)
+    return 1 - (queries / (np.linalg.norm(queries, axis=1, keepdims=True) + 1e-12)) @ unit.T
 
 
 def quantized(projections):
@@ -79,6 +87,9 @@ def main():
                 db_packed, query_packed, lambda chunk: squared_distances(q[chunk], db_projections), 100, args.seed)[0],
             "the same, codes stored as int8": reranked_ranking(
                 db_packed, query_packed, lambda chunk: squared_distances(q[chunk], stored), 100, args.seed)[0],
+            "asymmetric distance, then cosine to identical items' real-valued codes": reranked_ranking(
+                db_packed, query_packed, lambda chunk: binary.asymmetric(q[chunk], db_packed, args.bits)
+                + 1e-6 * cosine_distances(q[chunk], db_projections), 100, args.seed)[0],
         }
         (db_tfidf, query_tfidf), metric = plain[""]
         nearest, _ = neighbours.real_ranking(db_tfidf, query_tfidf, 1, metric=metric, seed=args.seed)

@@ -523,7 +523,8 @@ def index_lines(source, output, features, model, trees, backend, train_sample, w
                    "shows: exact up to 1,000,000 items, mih beyond, unless `index --backend` chose].")
 @click.option("--rerank/--no-rerank", default=True, show_default=True,
               help="Order items at equal Hamming distance by their asymmetric distance to the query's "
-                   "real-valued code (TEXT, --file, --image), rather than by their order in the index.")
+                   "real-valued code, and items with identical codes by the cosine between theirs and the "
+                   "query's (--like: the item's stored one), rather than by their order in the index.")
 @click.option("--search-k", type=click.IntRange(1), help="Annoy nodes to inspect [default: 10 x trees x k].")
 @click.option("--grid", type=click.Path(path_type=Path), metavar="OUT.png",
               help="Images: also draw the query and its results, with distances and labels, into a PNG.")
@@ -558,11 +559,11 @@ def query(text, text_file, image_path, like_id, k, radius, index_dir, exact, bac
         item = modality.query_item(text=text, image=image_path, features=opened.features)
     if radius is not None:
         hits = (opened.within(item, radius, exact, max_query_bytes, backend, rerank) if like_id is None
-                else opened.within_like(like_id, radius, exact, backend))[:k]
+                else opened.within_like(like_id, radius, exact, backend, rerank))[:k]
     elif like_id is None:
         hits = opened.query(item, k or 10, exact, search_k, max_query_bytes, backend, rerank)
     else:
-        hits = opened.like(like_id, k or 10, exact, search_k, backend)
+        hits = opened.like(like_id, k or 10, exact, search_k, backend, rerank)
     if grid is not None:
         modality.draw(opened, grid, item, like_id, hits)
     columns = modality.hit_columns()

@@ -50,9 +50,9 @@ def test_round_trip_keeps_codes_records_and_answers(saved):
     assert manifest["format_version"] == 4 and manifest["kind"] == "text" and manifest["bits"] == 16
     assert manifest["backend"] == {"name": "exact", "chosen": "by size", "settings": {}}
     assert manifest["shards"] == [{"name": "shard-000000", "items": 72, "deleted": 0, "trained": True,
-                                   "backends": {"exact": {}}}]
+                                   "backends": {"exact": {}}, "projections": True}]
     assert set(manifest["files"]) == {"shard-000000/codes.npy", "encoder.keras", "encoder.npz", "lexicon.npz",
-                                      "shard-000000/records.sqlite", "vocabulary.txt"}
+                                      "shard-000000/records.sqlite", "shard-000000/projections.npy", "vocabulary.txt"}
     for name, entry in manifest["files"].items():
         file = saved.folder / manifest["data"] / name
         assert entry == {"bytes": file.stat().st_size, "sha256": store.sha256(file)}
@@ -243,8 +243,8 @@ def test_older_formats_are_read_and_replaced_whole(saved, tmp_path, version):
     assert opened.manifest["format_version"] == version and opened.manifest["backend"]["name"] == "exact"
     assert isinstance(opened.shards[0].records, list) == (version < 3)
     assert list(opened.records) == list(saved.records)
-    assert opened.like("sports/en-00.txt", k=5, exact=True) == saved.like("sports/en-00.txt", k=5, exact=True)
-    assert opened.search(opened.packed[0], 5, exact=False)[1].tolist() == saved.search(saved.packed[0], 5, exact=True)[1].tolist()
+    assert opened.projections([0]) is None  # stored from format 4 on: ties in row order
+    assert opened.like("sports/en-00.txt", k=5, exact=True) == saved.like("sports/en-00.txt", k=5, exact=True, rerank=False)
     assert opened.search(opened.packed[0], 5, exact=False)[1].tolist() == saved.search(saved.packed[0], 5, exact=True)[1].tolist()
     opened.save(target)  # an older index saved again: format 4, Annoy's file kept in its shard
     generations = ["generation-000001"] if version == 1 else ["generation-000001", "generation-000002"]
@@ -521,19 +521,41 @@ def test_records_keep_every_key_and_value_through_sqlite(tmp_path):
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_reranked_is_a_full_sort_by_distance_then_asymmetric_distance(saved, seed):
-    """Every item at the k-th distance or nearer is weighed, not only those the search returned."""
+def test_reranked_is_a_full_sort_by_distance_then_asymmetric_then_cosine_distance(saved, seed):
+    """Every item at the k-th distance or nearer is weighed, not only those the search returned;
+    items whose codes are identical come by the cosine of their stored real-valued codes."""
     opened = Index.open(saved.folder)
     projections = np.random.default_rng(seed).normal(size=opened.bits)
     packed = codes_of(projections)
     everything = np.arange(len(opened))
     hamming = binary.hamming(opened.packed, packed)
-    weighed = binary.asymmetric(projections[None], opened.packed, opened.bits)[0]
+    weighed = binary.asymmetric(projections[None], opened.packed, opened.bits)[0].round(9)
+    stored = opened.projections(everything).astype(np.float64)
+    assert np.array_equal(binary.pack(stored > 0), opened.packed)
+    cosine = stored @ projections / np.linalg.norm(stored, axis=1) / np.linalg.norm(projections)
+    assert len(np.unique(opened.packed, axis=0)) < len(opened)  # identical codes, for the cosine to order
     for k in (1, 5, 20):
         rows, distances = opened.search(packed, k, exact=True)
         found, found_distances = opened.reranked(projections, packed, rows, distances)
-        expected = everything[np.lexsort((everything, weighed, hamming))][:k]
+        expected = everything[np.lexsort((everything, -cosine, weighed, hamming))][:k]
         assert found.tolist() == expected.tolist() and found_distances.tolist() == hamming[expected].tolist()
+
+
+def test_like_ranks_as_a_query_from_the_item_s_stored_real_valued_code(saved):
+    opened = Index.open(saved.folder)
+    everything = np.arange(len(opened))
+    stored = opened.projections(everything).astype(np.float64)
+    for row in (0, 17, 50):
+        hamming = binary.hamming(opened.packed, opened.packed[row])
+        weighed = binary.asymmetric(stored[row][None], opened.packed, opened.bits)[0].round(9)
+        cosine = stored @ stored[row] / np.linalg.norm(stored, axis=1) / np.linalg.norm(stored[row])
+        ranked = [other for other in np.lexsort((everything, -cosine, weighed, hamming)) if other != row]
+        item = opened.records[row]["id"]
+        assert [hit["id"] for hit in opened.like(item, 10)] == [opened.records[other]["id"] for other in ranked[:10]]
+        assert [hit["id"] for hit in opened.within_like(item, 4)] == [
+            opened.records[other]["id"] for other in ranked if hamming[other] <= 4]
+        unranked = [opened.records[other]["id"] for other in np.lexsort((everything, hamming)) if other != row][:10]
+        assert [hit["id"] for hit in opened.like(item, 10, rerank=False)] == unranked
 
 
 def codes_of(projections):

@@ -100,6 +100,30 @@ def test_a_missing_shard_or_a_garbled_list_gives_a_clear_message(built, tmp_path
         Index.open(tmp_path / "index")
 
 
+def test_real_valued_codes_are_checked_and_an_index_without_them_still_answers(built, tmp_path):
+    """A shard's projections.npy must fit its codes; a shard written before they were stored has
+    none, and its index answers, ties in row order, and takes new shards that have them."""
+    corpus, target = fresh(built, tmp_path)
+    manifest = json.loads((target / "manifest.json").read_text())
+    stored = target / manifest["data"] / "shard-000000" / "projections.npy"
+    np.save(stored, np.zeros((16, 72), np.float16))  # as many bytes, the wrong shape
+    with pytest.raises(SemhashError, match="projections.npy holds float16 values shaped \\(16, 72\\) where the "
+                                           "manifest says 72 codes of 16 bits; rebuild it"):
+        Index.open(target)
+    stored.unlink()
+    del manifest["files"]["shard-000000/projections.npy"], manifest["shards"][0]["projections"]
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    before = Index.open(target)
+    assert before.projections([0]) is None
+    assert len(before.query("bank interest rates", k=72)) == 72
+    (corpus / "finance" / "en-new.txt").write_text(topic_text(np.random.default_rng(6), "finance", "en"), encoding="utf-8")
+    before.update(TextCorpus(corpus))
+    after = Index.open(target)
+    assert after.shards[0].projections is None and after.shards[1].projections is not None
+    assert after.projections([0, 72]) is None and len(after.query("bank interest rates", k=73)) == 73
+    after.verify()
+
+
 def test_update_encodes_new_and_changed_files_and_removes_vanished_ones(built, tmp_path):
     corpus, target = fresh(built, tmp_path)
     opened = Index.open(target)
@@ -148,9 +172,16 @@ def test_remove_add_and_compaction(built, tmp_path, monkeypatch):
         opened.add(TextCorpus(corpus).only([name]))
     assert len(opened.shards) == 2 and len(opened) == 72
     ids = [record["id"] for record in opened.shards[0].records]
+    kept = {opened.records[row]["id"]: opened.projections([row])[0] for row in opened.live_rows()
+            if opened.records[row]["id"] not in ids[:40]}
     opened.remove(ids[:40])  # most of the first shard removed: written again without them
     assert opened.manifest["shards"][0]["deleted"] == 0 and len(Index.open(target)) == 32
-    Index.open(target).verify()
+    reopened = Index.open(target)
+    reopened.verify()
+    live = reopened.live_rows()
+    assert {reopened.records[row]["id"]: reopened.projections([row])[0].tolist() for row in live} == {
+        item: value.tolist() for item, value in kept.items()}  # each item's real-valued code kept through compaction
+    np.testing.assert_array_equal(binary.pack(reopened.projections(live) > 0), reopened.codes(live))
 
 
 def test_image_folders_gain_and_lose_images(tmp_path, runner):

@@ -64,7 +64,7 @@ class Encoder:
         return _loaded(self)
 
     def encode(self, source, partition):
-        """(packed codes, records, SkipLog) of the items of one partition of `source`, read,
+        """(real-valued codes, records, SkipLog) of the items of one partition of `source`, read,
         featurized and coded; items with no known terms skipped as "no terms"."""
         features, model = self.loaded()
         log = SkipLog()
@@ -75,8 +75,8 @@ class Encoder:
             log.add(f"{document.path}:{document.row}", "no terms: only stop words, numbers or words left out of "
                                                        "the vocabulary")
         records = [document.record() for document, keep in zip(documents, has_terms) if keep]
-        packed = binary.pack(model.encode(X[has_terms])) if records else None
-        return packed, records, log
+        projections = model.projections(X[has_terms]) if records else None
+        return projections, records, log
 
 
 _LOADED = {}
@@ -108,12 +108,12 @@ class PartitionJob:
         """Encode a partition and write it as the shard named by its number. The shard is written
         aside, then renamed into place: a task run again after its worker died finds the shard
         there if the first run got that far (the same bytes, from the same input), and keeps it."""
-        packed, records, log = self.encoder.encode(source, partition)
-        if packed is None:
+        projections, records, log = self.encoder.encode(source, partition)
+        if projections is None:
             return PartitionShard(partition.number, None, log, partition.rows)
         final = Path(self.folder) / shard_name(partition.number)
         aside = final.with_name(f"{final.name}.part-{uuid.uuid4().hex}")
-        entry = Shard(packed, records, self.n_bits).write(aside, create(self.backend["name"], **self.backend["settings"]))
+        entry = Shard.of_projections(projections, records, self.n_bits).write(aside, create(self.backend["name"], **self.backend["settings"]))
         try:
             os.rename(aside, final)
         except OSError:

@@ -27,7 +27,7 @@ from ..models.autoencoder import ENCODER_KERAS, load_model
 from . import records as item_records
 from . import store
 from .backends import ANNOY, MIH_FILES, AnnoyBackend, backend_class, create, default_backend
-from .shards import CODES, PICKLED, Shard, ShardedRecords, merged, shard_name
+from .shards import CODES, PICKLED, PROJECTIONS, Shard, ShardedRecords, merged, shard_name
 
 # Past this many shards, `update` merges the shards after the first into one; a shard whose rows
 # are more than this share removed is written again without them (see `Index._compact`).
@@ -45,7 +45,7 @@ RERANK_CANDIDATES = 10_000
 # every byte: numpy's header check, the size check and the shape check make a damaged codes.npy
 # safe to map, and SQLite meets damage in records.sqlite as an error (see `records`). `verify`
 # checks them all.
-GROWING = (ANNOY, ENCODER_KERAS, CODES, item_records.SQLITE, *MIH_FILES)
+GROWING = (ANNOY, ENCODER_KERAS, CODES, PROJECTIONS, item_records.SQLITE, *MIH_FILES)
 NOT_HASHED_AT_OPEN = {1: (), 2: (ANNOY, ENCODER_KERAS), 3: GROWING, 4: GROWING}
 
 
@@ -90,16 +90,28 @@ class Index:
 
     def codes(self, rows):
         """The packed codes of `rows`, gathered from their shards."""
+        return self._gathered(rows, lambda shard: shard.packed)
+
+    def projections(self, rows):
+        """The real-valued codes (float16) of `rows`, or None where a shard keeps none (written
+        before they were stored)."""
+        if any(shard.projections is None for shard in self.shards):
+            return None
+        return self._gathered(rows, lambda shard: shard.projections)
+
+    def _gathered(self, rows, array_of):
+        """The rows `rows` of each shard's `array_of(shard)`, in the order asked."""
         rows = np.asarray(rows, dtype=np.int64)
         if len(self.shards) == 1:
-            return self.shards[0].packed[rows]
+            return array_of(self.shards[0])[rows]
         offsets = self.records.offsets
         numbers = np.searchsorted(offsets, rows, side="right") - 1
-        codes = np.empty((len(rows), (self.bits + 7) // 8), dtype=np.uint8)
+        first = array_of(self.shards[0])
+        gathered = np.empty((len(rows), *first.shape[1:]), dtype=first.dtype)
         for number in np.unique(numbers):
             inside = numbers == number
-            codes[inside] = self.shards[number].packed[rows[inside] - offsets[number]]
-        return codes
+            gathered[inside] = array_of(self.shards[number])[rows[inside] - offsets[number]]
+        return gathered
 
     def live_rows(self):
         """The rows of the items the index holds, ascending."""
@@ -127,7 +139,8 @@ class Index:
     @classmethod
     def _trained(cls, manifest, X, features, model, records, trees, backend=None):
         """Fit `model` on the feature rows X and encode them, as one shard."""
-        bits = model.fit_encode(X)
+        shard = Shard.of_projections(model.fit(X).projections(X), records, model.bits)
+        bits = binary.unpack(shard.packed, model.bits)
         manifest = {
             **manifest,
             "bits": model.bits,
@@ -137,7 +150,7 @@ class Index:
             },
             "backend": chosen_backend(len(bits), backend, trees, model.seed),
         }
-        return cls(manifest, features, model, [Shard(binary.pack(bits), records, model.bits)])
+        return cls(manifest, features, model, [shard])
 
     def save(self, folder, show_progress=False):
         """Write the index to `folder` atomically (see `store`): a crash at any moment leaves an
@@ -199,8 +212,8 @@ class Index:
                 report["skipped"], tally = read.pop("skipped"), read
                 current._delete([stored[item][0] for item in changed])
                 if records:
-                    packed = binary.pack(current.model.encode(X))
-                    current._grow(Shard(packed, records, current.bits, trained=False))
+                    current._grow(Shard.of_projections(current.model.projections(X), records, current.bits,
+                                                       trained=False))
                 indexed = {record["id"] for record in records}
                 report["added"] = len(indexed - set(changed))
                 unindexed.update((item, seen[item]) for item in new + changed if item not in indexed)
@@ -453,7 +466,9 @@ class Index:
     def reranked(self, projections, packed, rows, distances, exact=None, backend=None):
         """`rows` and `distances` found for a query, ranked again: by Hamming distance, then by the
         asymmetric distance (`binary.asymmetric`: each disagreeing bit weighted by how far the
-        query's real value lies from its cut), then by row. Learned codes repeat, so many items
+        query's real value lies from its cut), then, among identical codes, by the cosine distance
+        between the query's real-valued code and the item's (where the index stores them), then by
+        row. Learned codes repeat, so many items
         often share the k-th distance: all of them are weighed (up to RERANK_CANDIDATES), not only
         those the search happened to return; with Annoy, only those it returned."""
         if not len(rows):
@@ -467,9 +482,18 @@ class Index:
         return candidates[: len(rows)], candidate_distances[: len(rows)]
 
     def _by_asymmetric(self, projections, rows, distances):
-        """`rows` by Hamming distance, then asymmetric distance to `projections`, then row."""
-        weighed = binary.asymmetric(projections[None], self.codes(rows), self.bits)[0]
-        order = np.lexsort((rows, weighed, distances))
+        """`rows` by Hamming distance, then asymmetric distance to `projections`, then cosine
+        distance to the items' real-valued codes where they are stored, then row. The asymmetric
+        distance is weighed once for each distinct code, so identical codes tie exactly."""
+        distinct, code_of = np.unique(self.codes(rows), axis=0, return_inverse=True)
+        weighed = binary.asymmetric(projections[None], distinct, self.bits)[0][code_of.ravel()]
+        stored = self.projections(rows)
+        if stored is None:
+            order = np.lexsort((rows, weighed, distances))
+        else:
+            stored = stored.astype(np.float64)
+            cosine = stored @ projections / (np.linalg.norm(stored, axis=1) * np.linalg.norm(projections) + 1e-12)
+            order = np.lexsort((rows, -cosine, weighed, distances))
         return rows[order], distances[order]
 
     def within(self, item, radius, exact=None, max_bytes=MAX_QUERY_BYTES, backend=None, rerank=True):
@@ -493,17 +517,27 @@ class Index:
         """The stored record of an indexed document or image."""
         return self.records[self._row(item_id)]
 
-    def like(self, item_id, k=10, exact=None, search_k=None, backend=None):
-        """The `k` items nearest to an indexed item, leaving the item itself out."""
+    def like(self, item_id, k=10, exact=None, search_k=None, backend=None, rerank=True):
+        """The `k` items nearest to an indexed item, leaving the item itself out; ranked again with
+        `rerank` as `query` ranks them, from the item's stored real-valued code (where the index
+        stores them: see `projections`)."""
         row = self._row(item_id)
-        found, distances = self.search(self.codes([row])[0], k + 1, exact, search_k, backend)
+        packed = self.codes([row])[0]
+        found, distances = self.search(packed, k + 1, exact, search_k, backend)
+        projections = self.projections([row]) if rerank else None
+        if projections is not None:
+            found, distances = self.reranked(projections[0].astype(np.float64), packed, found, distances, exact, backend)
         keep = found != row
         return self._hits(found[keep][:k], distances[keep][:k])
 
-    def within_like(self, item_id, radius, exact=None, backend=None):
-        """Every item within `radius` bits of an indexed item, leaving the item itself out."""
+    def within_like(self, item_id, radius, exact=None, backend=None, rerank=True):
+        """Every item within `radius` bits of an indexed item, leaving the item itself out; ranked
+        again with `rerank`, as `like` says."""
         row = self._row(item_id)
         found, distances = self.ball(self.codes([row])[0], radius, exact, backend)
+        projections = self.projections([row]) if rerank else None
+        if projections is not None:
+            found, distances = self._by_asymmetric(projections[0].astype(np.float64), found, distances)
         keep = found != row
         return self._hits(found[keep], distances[keep])
 

@@ -7,6 +7,9 @@ A shard's files lie in a folder of their own inside the index's generation folde
     shard-000003/codes.npy       packed codes, one row an item (uint8), memory-mapped
     shard-000003/records.sqlite  the items' records, one a row of the codes (see `records`)
     shard-000003/deleted.npy     the rows removed since the shard was written (int64, ascending)
+    shard-000003/projections.npy the items' real-valued codes (float16, rows by bits), whose signs
+                                 are the bits: they order items whose codes are identical (see
+                                 `Index.reranked`); a shard written before them has none
     shard-000003/...             the stored structures of a search backend, where it keeps any
 
 A shard never changes once written: removing an item writes a new `deleted.npy` into the next
@@ -26,12 +29,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..codes import binary
 from ..errors import SemhashError
 from . import records as item_records
 from .backends import AnnoyBackend, backend_class, create
 
 CODES = "codes.npy"
 DELETED = "deleted.npy"
+PROJECTIONS = "projections.npy"
 REBUILD = "rebuild it with `semhash index`"
 PICKLED = "a .npy or .npz file is not numpy's format, and semhash reads no pickle"
 
@@ -69,8 +74,10 @@ class Shard:
     use. `folder` is where its files lie once written (None before); `settings` what its manifest
     entry records of the stored backends."""
 
-    def __init__(self, packed, records, n_bits, deleted=(), folder=None, settings=None, backends=None, trained=True):
+    def __init__(self, packed, records, n_bits, deleted=(), folder=None, settings=None, backends=None, trained=True,
+                 projections=None):
         self.packed = packed
+        self.projections = projections  # float16, rows by bits, or None where the shard keeps none
         self.records = records
         self.n_bits = n_bits
         self.trained = trained  # whether the model was fitted on its items, or they came after
@@ -78,6 +85,14 @@ class Shard:
         self.folder = folder
         self.settings = dict(settings or {})
         self._backends = dict(backends or {})
+
+    @classmethod
+    def of_projections(cls, projections, records, n_bits, trained=True):
+        """A shard of the items whose real-valued codes are `projections` (rows by bits): their
+        bits are the signs, and the values are kept (as float16) to order identical codes."""
+        projections = np.asarray(projections)
+        return cls(binary.pack(projections > 0), records, n_bits, trained=trained,
+                   projections=projections.astype(np.float16))
 
     def __len__(self):
         """The rows, deleted ones included."""
@@ -142,12 +157,16 @@ class Shard:
         settings = {}
         if self.folder is not None:
             link_or_copy(self.folder / CODES, folder / CODES, link)
+            if self.projections is not None:
+                link_or_copy(self.folder / PROJECTIONS, folder / PROJECTIONS, link)
             for name, stored in self.settings.items():
                 for file in backend_class(name).files:
                     link_or_copy(self.folder / file, folder / file, link)
                 settings[name] = stored
         else:
             np.save(folder / CODES, np.ascontiguousarray(self.packed), allow_pickle=False)
+            if self.projections is not None:
+                np.save(folder / PROJECTIONS, np.ascontiguousarray(self.projections), allow_pickle=False)
         if isinstance(self.records, item_records.SqliteRecords):
             link_or_copy(self.records.path, folder / item_records.SQLITE, link)
         else:  # built in memory, or read from an index before SQLite
@@ -159,7 +178,8 @@ class Shard:
             self._backends[backend.name] = built
             settings[backend.name] = built.save(folder)
         self.folder, self.settings = folder, settings
-        return {"items": len(self.packed), "deleted": len(self.deleted), "trained": self.trained, "backends": settings}
+        return {"items": len(self.packed), "deleted": len(self.deleted), "trained": self.trained, "backends": settings,
+                "projections": self.projections is not None}
 
     def delete(self, rows):
         """Mark the shard's `rows` removed (in memory: `write` records it in the next generation)."""
@@ -184,7 +204,14 @@ class Shard:
             if (deleted.dtype != np.int64 or deleted.shape != (entry["deleted"],) or np.any(np.diff(deleted) <= 0)
                     or np.any(deleted < 0) or np.any(deleted >= n)):
                 raise SemhashError(f"{folder / DELETED} does not list {entry['deleted']} rows of the shard; {REBUILD}")
-        return cls(packed, records, n_bits, deleted, folder, entry.get("backends"), trained=entry.get("trained", True))
+        projections = None
+        if entry.get("projections"):
+            projections = _load_array(folder / PROJECTIONS, mmap_mode="r")
+            if projections.dtype != np.float16 or projections.shape != (n, n_bits):
+                raise SemhashError(f"{folder / PROJECTIONS} holds {projections.dtype} values shaped "
+                                   f"{projections.shape} where the manifest says {n} codes of {n_bits} bits; {REBUILD}")
+        return cls(packed, records, n_bits, deleted, folder, entry.get("backends"), trained=entry.get("trained", True),
+                   projections=projections)
 
 
 def merged(shards, n_bits):
@@ -194,7 +221,10 @@ def merged(shards, n_bits):
     packed = np.concatenate([shard.packed[shard.live_rows()] for shard in shards])
     records = [record for shard in shards
                for record, gone in zip(shard.records, shard.is_deleted(np.arange(len(shard)))) if not gone]
-    return Shard(packed, records, n_bits, trained=all(shard.trained for shard in shards))
+    projections = None
+    if all(shard.projections is not None for shard in shards):
+        projections = np.concatenate([shard.projections[shard.live_rows()] for shard in shards])
+    return Shard(packed, records, n_bits, trained=all(shard.trained for shard in shards), projections=projections)
 
 
 class ShardedRecords(Sequence):
