@@ -531,6 +531,6 @@ def default_backend(n_codes):
     """The name of the backend that answers fastest among `n_codes` codes (docs/RESULTS.md, "The
     default backend"): "exact" up to EXACT_SCAN_MAX, where a scan costs under a millisecond and
     needs nothing stored; "mih" beyond, whose stored tables answer at 10,000,000 learned codes
-    13 to 26 times faster than the scan, exactly. Annoy, slower than the scan for 10 results
+    25 to 65 times faster than the scan, exactly. Annoy, slower than the scan for 10 results
     or more at 1,000,000 codes and approximate, is never the default."""
     return "exact" if n_codes <= EXACT_SCAN_MAX else "mih"
