@@ -10,6 +10,8 @@ import inspect
 
 from .errors import SemhashError
 from .models.autoencoder import ARCHITECTURES
+from .models.baselines import PCAITQ
+from .models.selfcheck import AUTOENCODER, PCA_ITQ, SelfChecked
 
 TREES = 32  # Annoy trees
 SEED = 0
@@ -46,6 +48,24 @@ MODELS = {
 VARIANTS = {"variational": {"code_layer": "variational"}, "l1": {"sparsity": 0.001}}
 # The features each model reads unless told otherwise.
 FEATURES = {("text", "dense"): "text", ("images", "dense"): "patches", ("images", "conv"): "pixels"}
+
+# What codes an index: "self-check" fits the autoencoder and PCA-ITQ and keeps the one whose codes
+# better keep a held-out sample's exact feature neighbours (see `models.selfcheck`; measured in
+# docs/RESULTS.md, "Self-check"); or the one named, unchecked.
+CODERS = ("self-check", AUTOENCODER, PCA_ITQ)
+CODER = "self-check"
+# The exact neighbours the self-check seeks for each kind of item: cosine on TF-IDF rows, Euclidean on image features.
+CHECK_METRICS = {"text": "cosine", "images": "euclidean"}
+
+
+def coder(kind, model, name=CODER):
+    """What fits the codes of items of `kind` as `name` (one of CODERS) asks, given the unfitted
+    autoencoder `model`: it wrapped in a self-check, itself, or PCA-ITQ of its bits and seed."""
+    if name not in CODERS:
+        raise SemhashError(f"unknown coder {name!r}; choose from {', '.join(CODERS)}")
+    if name == PCA_ITQ:
+        return PCAITQ(bits=model.bits, seed=model.seed)
+    return SelfChecked(model, metric=CHECK_METRICS[kind]) if name == CODER else model
 
 
 def _constructor_defaults(model_class):

@@ -24,6 +24,7 @@ from ..codes import binary
 from ..errors import SemhashError
 from ..modality import MAX_QUERY_BYTES, named, of_source
 from ..models.autoencoder import ENCODER_KERAS, load_model
+from ..models.selfcheck import coder_name
 from . import records as item_records
 from . import store
 from .backends import ANNOY, MIH_FILES, AnnoyBackend, backend_class, create, default_backend
@@ -110,7 +111,8 @@ class Index:
         """Read `source` (a TextCorpus, an ImageFolder or a CIFAR-10 reader), fit the features and the
         model, and encode every item.
 
-        features, model: unfitted, by default those of the source's modality (see `defaults`).
+        features, model: unfitted, by default those of the source's modality (see `defaults`): the
+        default model is self-checked against PCA-ITQ (`defaults.coder`); a model passed in is fitted as it is.
         trees: Annoy's, where it is asked for. backend: the search backend queries use unless
         told, whose structures `save` stores; by default the fastest for the index's size (see
         `backends.default_backend`).
@@ -120,7 +122,8 @@ class Index:
         modality = of_source(source)
         features = features if features is not None else modality.default_features(source, show_progress)
         if model is None:
-            model = defaults.model(modality.name, features=features.kind, verbose=show_progress)
+            model = defaults.coder(modality.name, defaults.model(modality.name, features=features.kind,
+                                                                 verbose=show_progress))
         X, records, described = modality.read(source, features, show_progress)
         return cls._trained({"kind": modality.name, **described}, X, features, model, records, trees, backend)
 
@@ -128,13 +131,13 @@ class Index:
     def _trained(cls, manifest, X, features, model, records, trees, backend=None):
         """Fit `model` on the feature rows X and encode them, as one shard."""
         bits = model.fit_encode(X)
+        model, trained = fitted_coder(model)
         manifest = {
             **manifest,
             "bits": model.bits,
-            "training": {
-                **{key: model.history_[key] for key in ("loss_before_finetuning", "loss_after_finetuning")},
-                "bit_balance_deviation": round(float(np.mean(np.abs(bits.mean(axis=0) - 0.5))), 4),
-            },
+            "training": {**trained.pop("training"),
+                         "bit_balance_deviation": round(float(np.mean(np.abs(bits.mean(axis=0) - 0.5))), 4)},
+            **trained,
             "backend": chosen_backend(len(bits), backend, trees, model.seed),
         }
         return cls(manifest, features, model, [Shard(binary.pack(bits), records, model.bits)])
@@ -513,6 +516,18 @@ class Index:
         counts = sum(binary.bit_counts(shard.packed[shard.live_rows()] if len(shard.deleted) else shard.packed,
                                        self.bits) for shard in self.shards)
         return counts / len(self)
+
+
+def fitted_coder(model):
+    """(the coder an index keeps of the fitted `model`, what its manifest records of it): the
+    autoencoder's losses under `training`, where one was trained, and under `coder` the coder asked
+    for and the one kept, with the self-check that chose it, where one ran (see `models.selfcheck`)."""
+    check = getattr(model, "check_", None)
+    kept = getattr(model, "chosen_", model)
+    history = getattr(model, "history_", {})
+    training = {key: history[key] for key in ("loss_before_finetuning", "loss_after_finetuning") if key in history}
+    coder = {"asked": defaults.CODER if check else coder_name(kept), "chosen": coder_name(kept), "self_check": check}
+    return kept, {"training": training, "coder": coder}
 
 
 def chosen_backend(n_codes, name=None, trees=None, seed=None):
