@@ -152,9 +152,9 @@ def coder_option(command):
     """How `index` and `evaluate` code the items: self-checked, or by the coder named."""
     return click.option(
         "--coder", type=click.Choice(CODERS), default=CODER, show_default=True,
-        help="self-check: fit the autoencoder and PCA-ITQ (seconds) and keep the one whose codes better keep a "
-             "seeded sample of items' exact nearest items by feature distance, as `info` shows; autoencoder or "
-             "pca-itq: fit that one alone, unchecked.")(command)
+        help="autoencoder or pca-itq: fit that one alone; self-check: fit both and keep the one whose codes "
+             "better keep a held-out seeded sample of items' exact nearest items by feature distance, as `info` "
+             "shows (it measured a poor guide to labelled precision: see docs/RESULTS.md).")(command)
 
 
 def image_feature_options(command):

@@ -111,8 +111,8 @@ class Index:
         """Read `source` (a TextCorpus, an ImageFolder or a CIFAR-10 reader), fit the features and the
         model, and encode every item.
 
-        features, model: unfitted, by default those of the source's modality (see `defaults`): the
-        default model is self-checked against PCA-ITQ (`defaults.coder`); a model passed in is fitted as it is.
+        features, model: unfitted, by default those of the source's modality (see `defaults`); a
+        model may be a `SelfChecked` one (see `defaults.coder`), and the index keeps the coder it chose.
         trees: Annoy's, where it is asked for. backend: the search backend queries use unless
         told, whose structures `save` stores; by default the fastest for the index's size (see
         `backends.default_backend`).
@@ -123,7 +123,7 @@ class Index:
         features = features if features is not None else modality.default_features(source, show_progress)
         if model is None:
             model = defaults.coder(modality.name, defaults.model(modality.name, features=features.kind,
-                                                                 verbose=show_progress))
+                                                                 verbose=show_progress))  # the default coder
         X, records, described = modality.read(source, features, show_progress)
         return cls._trained({"kind": modality.name, **described}, X, features, model, records, trees, backend)
 
@@ -526,7 +526,7 @@ def fitted_coder(model):
     kept = getattr(model, "chosen_", model)
     history = getattr(model, "history_", {})
     training = {key: history[key] for key in ("loss_before_finetuning", "loss_after_finetuning") if key in history}
-    coder = {"asked": defaults.CODER if check else coder_name(kept), "chosen": coder_name(kept), "self_check": check}
+    coder = {"asked": defaults.SELF_CHECK if check else coder_name(kept), "chosen": coder_name(kept), "self_check": check}
     return kept, {"training": training, "coder": coder}
 
 

@@ -59,13 +59,13 @@ def depth(n_database):
 
 
 def neighbours_kept(coder, X, check, database, exact, own, seed=0):
-    """The mean share of each check item's `exact` neighbours among its `depth` nearest database
-    items by Hamming distance under the fitted `coder` (its own row left out)."""
+    """The share of each check item's `exact` neighbours among its `depth` nearest database items
+    by Hamming distance under the fitted `coder` (its own row left out): a float per check item."""
     db_codes = binary.pack(coder.encode(X[database]))
     deep = depth(len(database))
     found, _ = hamming_ranking(db_codes, binary.pack(coder.encode(X[check])), deep + 1, seed=seed)
     found = without_self(found, own)[:, :deep]
-    return float((found[:, :, None] == exact[:, None, :]).any(axis=1).mean())
+    return (found[:, :, None] == exact[:, None, :]).any(axis=1).mean(axis=1)
 
 
 class SelfChecked:
@@ -121,7 +121,7 @@ class SelfChecked:
             if len(database) > self.max_database:
                 database = np.sort(np.random.default_rng(self.seed).choice(database, self.max_database, replace=False))
             exact, own = exact_neighbours(X, check, database, self.metric, self.seed)
-            scores = {name: round(neighbours_kept(coder, X, check, database, exact, own, self.seed), 4)
+            scores = {name: round(float(neighbours_kept(coder, X, check, database, exact, own, self.seed).mean()), 4)
                       for name, coder in self.candidates_.items()}
         chosen = max(scores, key=lambda name: (scores[name], name == AUTOENCODER)) if scores else AUTOENCODER
         self.chosen_ = self.candidates_[chosen]
