@@ -26,6 +26,11 @@ GROUPS = (5, 10, 20, 50)
 CODERS = ("autoencoder", "pca-itq")
 
 
+def precision(groups, found, held, fitted):
+    """Each coder's precision@100 of the held-out items against `groups` (a group per database item)."""
+    return {name: round(float((groups[fitted][rows] == groups[held][:, None]).mean()), 4) for name, rows in found.items()}
+
+
 def main():
     for path in sys.argv[1:]:
         with np.load(path, allow_pickle=False) as kept:
@@ -37,14 +42,9 @@ def main():
         lsa /= np.maximum(np.linalg.norm(lsa, axis=1, keepdims=True), 1e-12)
         found = {name: hamming_ranking(z[f"{name}_database"][fitted], z[f"{name}_database"][held], 100)[0]
                  for name in CODERS}
-
-        def precision(groups):
-            return {name: round(float((groups[fitted][rows] == groups[held][:, None]).mean()), 4)
-                    for name, rows in found.items()}
-
-        row = {"file": Path(path).name, "labels": precision(labels)}
+        row = {"file": Path(path).name, "labels": precision(labels, found, held, fitted)}
         for k in GROUPS:
-            row[f"kmeans_{k}"] = precision(KMeans(k, n_init=3, random_state=0).fit(lsa).labels_)
+            row[f"kmeans_{k}"] = precision(KMeans(k, n_init=3, random_state=0).fit(lsa).labels_, found, held, fitted)
         print(json.dumps(row), flush=True)
 
 
