@@ -400,7 +400,7 @@ def coder_words(coder):
     """What `--plain` says of an index's coder: the one kept, and the self-check's scores where one ran."""
     check = coder.get("self_check")
     if not check:
-        return f"{coder['chosen']}, as asked"
+        return f"{coder['chosen']}{', as asked' if 'asked' in coder else ''}"
     if not check["scores"]:
         return f"{coder['chosen']}: not checked ({'; '.join(check.get('left_out', {}).values())})"
     scores = ", ".join(f"{name} {score:.3f}" for name, score in check["scores"].items())

@@ -191,3 +191,35 @@ def test_packed_codes_of_a_reopened_pca_itq_index_match_its_encoder(tmp_path):
     opened = Index.open(tmp_path / "index")
     texts = [document.text for document in TextCorpus(corpus)]
     assert np.array_equal(opened.encode(texts), binary.pack(saved.model.encode(saved.features.transform(texts))))
+
+
+@pytest.mark.parametrize("arch", ["dense", "conv"])
+def test_pca_itq_codes_image_folders_read_as_features_or_as_images(tmp_path, arch):
+    from test_cli_images import write_png_folder
+
+    folder = write_png_folder(tmp_path / "photos")
+    runner = CliRunner()
+    features = ["--centroids", "16"] if arch == "dense" else []
+    result = runner.invoke(cli, ["index", str(folder), "-o", str(tmp_path / "index"), "--size", "16", "--arch", arch,
+                                 *features, "--bits", "8", "--coder", "pca-itq", "--quiet"])
+    assert result.exit_code == 0, result.output
+    query = runner.invoke(cli, ["query", "--image", str(folder / "green" / "01.png"), "--index", str(tmp_path / "index"),
+                                "-k", "5"])
+    assert query.exit_code == 0, query.output
+    hits = json_lines(query.stdout)
+    assert hits[0]["id"] == "green/01.png" and [hit["label"] for hit in hits].count("green") >= 4
+
+
+def test_a_line_corpus_is_coded_by_pca_itq_a_partition_at_a_time(tmp_path):
+    rng = np.random.default_rng(0)
+    from conftest import TOPICS, topic_text
+
+    lines = [json.dumps({"text": topic_text(rng, topic, "en"), "label": topic}) for _ in range(20) for topic in TOPICS]
+    (tmp_path / "c.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    runner = CliRunner()
+    result = runner.invoke(cli, ["index", str(tmp_path / "c.jsonl"), "-o", str(tmp_path / "index"), "--bits", "8",
+                                 "--coder", "pca-itq", "--min-df", "1", "--quiet"])
+    assert result.exit_code == 0, result.output
+    opened = Index.open(tmp_path / "index")
+    assert isinstance(opened.model, PCAITQ) and opened.manifest["coder"]["chosen"] == "pca-itq"
+    assert [hit["label"] for hit in opened.query("football goal striker coach", k=5)].count("sports") >= 4
