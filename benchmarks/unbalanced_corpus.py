@@ -1,9 +1,11 @@
-"""Write a very unbalanced English corpus from 20 Newsgroups as a labelled folder (one subfolder a
-newsgroup, one UTF-8 .txt file a post, headers stripped), for `semhash evaluate FOLDER`: every post
-(train and test) of `--major` seeded groups, which then hold `--major-share` of the documents, and
-an even seeded sample of each other group for the rest.
+"""Write a very unbalanced corpus from 20 Newsgroups (English posts) or THUCNews (Chinese
+headlines) as a labelled folder (one subfolder a label, one UTF-8 .txt file a document, 20
+Newsgroups' headers stripped), for `semhash evaluate FOLDER`: every document (both splits) of
+`--major` seeded labels, which then hold `--major-share` of the documents, and an even seeded sample
+of each other label for the rest.
 
     python benchmarks/unbalanced_corpus.py --data ../shared/data --output /tmp/unbalanced-news
+    python benchmarks/unbalanced_corpus.py --data ../shared/data --corpus thucnews --output /tmp/unbalanced-thucnews
 
 Prints one JSON line: the documents per label.
 """
@@ -22,7 +24,8 @@ from semhash.sources import datasets  # noqa: E402
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", required=True, help="the folder holding 20news-bydate.tar.gz")
+    parser.add_argument("--data", required=True, help="the benchmark data folder")
+    parser.add_argument("--corpus", choices=("20newsgroups", "thucnews"), default="20newsgroups")
     parser.add_argument("--output", required=True, type=Path, help="an absent or empty folder to write")
     parser.add_argument("--major", type=int, default=2, help="groups kept whole")
     parser.add_argument("--major-share", type=float, default=0.75, help="their share of the documents")
@@ -30,7 +33,7 @@ def main():
     args = parser.parse_args()
     if args.output.exists() and any(args.output.iterdir()):
         parser.error(f"{args.output} is not empty")
-    train, test = datasets.newsgroups(args.data)
+    _, train, test = datasets.load(args.corpus, args.data)
     texts, labels = train.items + test.items, np.concatenate([train.labels, test.labels])
     rng = np.random.default_rng(args.seed)
     groups = sorted(set(labels.tolist()))

@@ -51,8 +51,8 @@ FEATURES = {("text", "dense"): "text", ("images", "dense"): "patches", ("images"
 
 # What codes an index: the autoencoder or PCA-ITQ, unchecked, or "self-check": fit both and keep the
 # one whose codes better keep a held-out sample's exact feature neighbours (see `models.selfcheck`).
-# The autoencoder is the default: the check chose PCA-ITQ on 20 Newsgroups, THUCNews and three very
-# unbalanced 20 Newsgroups corpora, where the autoencoder's precision@100 was .08 to .22 higher
+# The autoencoder is the default: the check chose PCA-ITQ on 20 Newsgroups, THUCNews and very
+# unbalanced corpora made from each, where the autoencoder's precision@100 was .08 to .22 higher
 # (docs/RESULTS.md, "Self-check: autoencoder or PCA-ITQ").
 SELF_CHECK = "self-check"
 CODERS = (AUTOENCODER, SELF_CHECK, PCA_ITQ)
