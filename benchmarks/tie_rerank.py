@@ -34,7 +34,7 @@ def reranked_ranking(db_packed, query_packed, tie_distance, depth, seed):
     (queries of the chunk by database rows, scaled below one bit so that it only orders codes at
     equal Hamming distance), then the permutation."""
     def blocks():
-        for chunk, hamming in metrics._hamming_blocks(db_packed, query_packed):
+        for chunk, hamming in neighbours.hamming_blocks(db_packed, query_packed):
             ties = tie_distance(chunk)
             yield chunk, hamming + 0.999 * ties / (ties.max(axis=1, keepdims=True) + 1e-9)
 

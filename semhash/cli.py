@@ -12,6 +12,8 @@ import click
 from . import __version__, defaults
 from .defaults import (
     BITS,
+    CODER,
+    CODERS,
     FEATURES,
     MAP_POINTS,
     MAP_PROJECTIONS,
@@ -146,6 +148,15 @@ def model_options(command):
     return command
 
 
+def coder_option(command):
+    """How `index` and `evaluate` code the items: self-checked, or by the coder named."""
+    return click.option(
+        "--coder", type=click.Choice(CODERS), default=CODER, show_default=True,
+        help="autoencoder or pca-itq: fit that one alone; self-check: fit both and keep the one whose codes "
+             "better keep a held-out seeded sample of items' exact nearest items by feature distance, as `info` "
+             "shows (it measured a poor guide to labelled precision: see docs/RESULTS.md).")(command)
+
+
 def image_feature_options(command):
     """The image feature settings that `index` and `evaluate` both take."""
     options = [
@@ -275,6 +286,7 @@ def index_name(path):
               help="Images: a dense or a convolutional stacked autoencoder.")
 @image_feature_options
 @click.option("--bits", type=click.IntRange(1, 1024), default=BITS, show_default=True, help="Bits per code.")
+@coder_option
 @model_options
 @click.option("--min-steps", type=click.IntRange(0),
               help=f"Fine-tune for at least this many updates, adding epochs on a small corpus "
@@ -310,7 +322,7 @@ def index_name(path):
 @click.pass_context
 def index(ctx, corpus_path, output, kind, lines, text_field, id_field, label_field, train_sample, workers, scheduler,
           patterns, max_document_bytes, follow_links, split, size, max_image_pixels,
-          arch, feature_kind, centroids, bits, hidden, filters,
+          arch, feature_kind, centroids, bits, coder, hidden, filters,
           pretrain_epochs, epochs, code_layer, sparsity,
           min_steps, batch_size, learning_rate, binarize, neighbours, neighbour_weight, max_features, min_df, max_df,
           weighting, user_dict, backend, trees, seed, retrain, quiet, plain):
@@ -344,6 +356,10 @@ def index(ctx, corpus_path, output, kind, lines, text_field, id_field, label_fie
                               learning_rate=learning_rate, binarize=binarize, neighbours=neighbours,
                               neighbour_weight=neighbour_weight, hidden=hidden or None, filters=filters or None,
                               code_layer=code_layer, sparsity=sparsity)
+    if coder == defaults.PCA_ITQ and training:
+        flags = [f"--{name.replace('_', '-')}" for name in training]
+        raise click.UsageError(f"{', '.join(flags)} train the autoencoder, and --coder pca-itq fits none; "
+                               "leave them out or choose another coder")
     training.update(bits=bits, seed=seed, verbose=not quiet)
     options = ctx.params
     source = modality.source(corpus_path, source_kind, on_warning=warn, **picked(options, modality.source_options))
@@ -356,7 +372,7 @@ def index(ctx, corpus_path, output, kind, lines, text_field, id_field, label_fie
         report_update(Index.open(output).update(source, show_progress=not quiet), output, modality, plain, quiet)
         return
     features = chosen_features(modality, verbose=not quiet, **picked(options, modality.feature_options))
-    model = defaults.model(modality.name, arch, features.kind, **training)
+    model = defaults.coder(modality.name, defaults.model(modality.name, arch, features.kind, **training), coder)
     if source_kind == "lines":
         built = index_lines(source, output, features, model, trees, backend, train_sample, workers, scheduler,
                             not quiet)
@@ -370,12 +386,26 @@ def index(ctx, corpus_path, output, kind, lines, text_field, id_field, label_fie
         "documents": counts["documents"],
         "skipped": counts["skipped"],
         "bits": bits,
+        "coder": built.manifest["coder"]["chosen"],
         "seconds": round(time.perf_counter() - started, 1),
         **modality.summary(built.manifest),
     }
     skipped = sum(counts["skipped"].values())
     emit(row, f"indexed {row['documents']} {modality.items} ({skipped} skipped) into {output} with "
-              f"{modality.summary_words(row)}{bits}-bit codes in {row['seconds']} s", plain)
+              f"{modality.summary_words(row)}{bits}-bit codes ({coder_words(built.manifest['coder'])}) "
+              f"in {row['seconds']} s", plain)
+
+
+def coder_words(coder):
+    """What `--plain` says of an index's coder: the one kept, and the self-check's scores where one ran."""
+    check = coder.get("self_check")
+    if not check:
+        return f"{coder['chosen']}{', as asked' if 'asked' in coder else ''}"
+    if not check["scores"]:
+        return f"{coder['chosen']}: not checked ({'; '.join(check.get('left_out', {}).values())})"
+    scores = ", ".join(f"{name} {score:.3f}" for name, score in check["scores"].items())
+    return (f"{coder['chosen']}, chosen by the self-check: exact neighbours kept {scores} "
+            f"({check['check_items']} {'held-out ' if check['held_out'] else ''}items)")
 
 
 def updatable(output, modality, source_kind, corpus_path):
@@ -391,7 +421,7 @@ def updatable(output, modality, source_kind, corpus_path):
 
 
 # Where an option of `semhash index` lies in a manifest: (section, key), by the option's name.
-RECORDED_AS = {"bits": ("model", "bits"), "seed": ("model", "seed"), "arch": ("model", "arch"),
+RECORDED_AS = {"bits": ("model", "bits"), "seed": ("model", "seed"), "arch": ("model", "arch"), "coder": ("coder", "asked"),
                "centroids": ("features", "n_centroids"), "feature_kind": ("features", "type"),
                "backend": ("backend", "name")}
 
@@ -618,6 +648,7 @@ def info(index_dir, verify, plain):
         f"features   {what}",
         f"model      {model.get('arch', 'dense')}: {' -> '.join(str(s) for s in [*layers, model['bits']])}, "
         f"seed {model['seed']}",
+        f"coder      {coder_words(manifest.get('coder', {'chosen': 'autoencoder'}))}",
         f"search     {search_line(opened)}",
         f"bit balance  min {min(balance, default=0):.3f}  mean {sum(balance) / max(len(balance), 1):.3f}  "
         f"max {max(balance, default=0):.3f}",
@@ -715,6 +746,7 @@ def bit_lengths(ctx, param, value):
                   for name, settings in defaults.VARIANTS.items()) + ".")
 @click.option("--arch", type=click.Choice(sorted(ARCHITECTURES)), default="dense", show_default=True,
               help="Images: the model to evaluate.")
+@coder_option
 @image_feature_options
 @model_options
 @click.option("--queries", type=click.IntRange(1), help="Score a seeded sample of this many queries [default: all].")
@@ -723,7 +755,7 @@ def bit_lengths(ctx, param, value):
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars on stderr.")
 @click.option("--plain", is_flag=True, help="Print the Markdown tables instead of JSON lines.")
-def evaluate(corpus, data_dir, bits, json_path, markdown_path, plot_path, labels, no_baselines, variants, arch,
+def evaluate(corpus, data_dir, bits, json_path, markdown_path, plot_path, labels, no_baselines, variants, arch, coder,
              feature_kind, centroids, hidden, filters, pretrain_epochs, epochs, neighbours, neighbour_weight, code_layer,
              sparsity, queries, query_share, seed, quiet, plain):
     """Score semhash beside exact search, LSH, PCAH and PCA-ITQ on CORPUS: 20newsgroups,
@@ -735,7 +767,7 @@ def evaluate(corpus, data_dir, bits, json_path, markdown_path, plot_path, labels
                                sparsity=sparsity)
     chosen_features(IMAGES, arch=arch, feature_kind=feature_kind, centroids=centroids)  # misuse, named before any work
     evaluation = Evaluation(corpus, data_dir, bits=bits, supervised=labels, baselines=not no_baselines,
-                            variants=variants, arch=arch,
+                            variants=variants, arch=arch, coder=coder,
                             model_params=overrides, image_features=feature_kind,
                             feature_params=settings_given(centroids=centroids), queries=queries,
                             query_share=query_share, seed=seed, verbose=not quiet)

@@ -12,6 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..progress import progress_bar
+from . import binary
 
 # Query-by-database cells held at once: a (rows, database) block of float64 is 32 MiB.
 CHUNK_CELLS = 2**22
@@ -78,6 +79,25 @@ def rank(blocks, n_queries, n_db, depth, seed, dtype):
     return rows, distances
 
 
+def hamming_blocks(db_packed, query_packed):
+    """Yield (query slice, Hamming distances of those queries to every database row)."""
+    # binary.hamming XORs and sums over axis 1: with the database as (1, bytes, rows) and the
+    # queries as (chunk, bytes, 1), axis 1 is the bytes and the result is (chunk, rows).
+    db_bytes = np.ascontiguousarray(db_packed.T)[None]
+    for chunk in query_chunks(len(query_packed), len(db_packed)):
+        yield chunk, binary.hamming(db_bytes, query_packed[chunk][:, :, None])
+
+
+def hamming_ranking(db_packed, query_packed, depth, seed=0):
+    """The first `depth` database rows for each query by Hamming distance, ties by a seeded permutation.
+
+    db_packed, query_packed: packed codes (`binary.pack`). Returns (rows, distances), both
+    (n_queries, min(depth, n_db)) int64, nearest first.
+    """
+    blocks = hamming_blocks(db_packed, query_packed)
+    return rank(blocks, len(query_packed), len(db_packed), depth, seed, np.int64)
+
+
 def real_ranking(db, queries, depth, metric="cosine", seed=0):
     """The first `depth` database rows for each query by cosine or Euclidean distance.
 
@@ -89,10 +109,11 @@ def real_ranking(db, queries, depth, metric="cosine", seed=0):
     return rank(_real_blocks(db, queries, metric), queries.shape[0], db.shape[0], depth, seed, np.float64)
 
 
-def without_self(rows):
-    """Rankings of a set against itself (query i is row i) without each query's own row:
-    it is dropped, or the last column where duplicates ranked it out of sight."""
-    own = rows == np.arange(len(rows))[:, None]
+def without_self(rows, own_rows=None):
+    """Rankings of a set against itself (query i is row i, or row `own_rows[i]`) without each
+    query's own row: it is dropped, or the last column where duplicates ranked it out of sight
+    (or where the query is not in the set, -1)."""
+    own = rows == (np.arange(len(rows)) if own_rows is None else np.asarray(own_rows))[:, None]
     own[~own.any(axis=1), -1] = True
     return rows[~own].reshape(len(rows), rows.shape[1] - 1)
 

@@ -11,27 +11,7 @@ exact ranking.
 
 import numpy as np
 
-from ..codes import binary
-from ..codes.neighbours import query_chunks, rank
-
-
-def _hamming_blocks(db_packed, query_packed):
-    """Yield (query slice, Hamming distances of those queries to every database row)."""
-    # binary.hamming XORs and sums over axis 1: with the database as (1, bytes, rows) and the
-    # queries as (chunk, bytes, 1), axis 1 is the bytes and the result is (chunk, rows).
-    db_bytes = np.ascontiguousarray(db_packed.T)[None]
-    for chunk in query_chunks(len(query_packed), len(db_packed)):
-        yield chunk, binary.hamming(db_bytes, query_packed[chunk][:, :, None])
-
-
-def hamming_ranking(db_packed, query_packed, depth, seed=0):
-    """The first `depth` database rows for each query by Hamming distance, ties by a seeded permutation.
-
-    db_packed, query_packed: packed codes (`binary.pack`). Returns (rows, distances), both
-    (n_queries, min(depth, n_db)) int64, nearest first.
-    """
-    blocks = _hamming_blocks(db_packed, query_packed)
-    return rank(blocks, len(query_packed), len(db_packed), depth, seed, np.int64)
+from ..codes.neighbours import hamming_blocks, hamming_ranking  # noqa: F401 (hamming_ranking: the evaluation ranks with it)
 
 
 def relevance(rows, db_labels, query_labels):
@@ -73,7 +53,7 @@ def _by_radius(db_packed, query_packed, db_labels, query_labels):
     n_radii = 8 * db_packed.shape[1] + 1
     retrieved = np.empty((len(query_packed), n_radii), dtype=np.int64)
     hits = np.empty_like(retrieved)
-    for chunk, distances in _hamming_blocks(db_packed, query_packed):
+    for chunk, distances in hamming_blocks(db_packed, query_packed):
         n = len(distances)
         cells = distances + n_radii * np.arange(n)[:, None]
         relevant = db_labels[None, :] == query_labels[chunk, None]

@@ -17,6 +17,7 @@ from ..codes import binary, neighbours
 from ..index.backends import AnnoyBackend, ExactScan
 from ..modality import named
 from ..models.baselines import LSH, PCAH, PCAITQ
+from ..models.selfcheck import AUTOENCODER, coder_name
 from ..sources import datasets
 from . import metrics
 
@@ -33,7 +34,9 @@ class Evaluation:
     was also fine-tuned on the database's labels (never the queries'). variants: add a row for
     each of `defaults.VARIANTS` (other code layers), named "semhash-<variant>". queries: score only
     this many queries, sampled with the seed (all by default, as the protocol asks).
-    model_params: overrides of semhash's model settings; arch: the image model.
+    model_params: overrides of semhash's model settings; arch: the image model. coder: how `semhash
+    index` codes the items (`defaults.CODERS`): the rows "semhash" (the autoencoder) and
+    "semhash-default" (what `semhash index` keeps) are explained at `_semhash`.
     image_features: "patches" or "pixels" (by default what suits `arch`, see
     `index.image_features`), with `feature_params` overriding the patch features' settings.
     With patch features the baselines run twice: on pixels in [0, 1], as the protocol's
@@ -41,7 +44,7 @@ class Evaluation:
     """
 
     def __init__(self, corpus, data_dir=None, bits=(16, 32, 64, 128), supervised=False, baselines=True, variants=False,
-                 arch="dense",
+                 arch="dense", coder=defaults.CODER,
                  model_params=None, image_features=None, feature_params=None, queries=None, query_share=0.2, trees=defaults.TREES,
                  seed=0, verbose=False):
         self.corpus = corpus
@@ -51,6 +54,7 @@ class Evaluation:
         self.baselines = baselines
         self.variants = variants
         self.arch = arch
+        self.coder = coder
         self.model_params = model_params
         self.image_features = image_features
         self.feature_params = feature_params
@@ -88,7 +92,8 @@ class Evaluation:
                     for method, hash_class in BASELINES.items():
                         record(self._hashed(method + suffix, bits, lambda: hash_class(bits=bits, seed=self.seed),
                                             inputs, fit_labels=False))
-            record(self._hashed("semhash", bits, lambda: self._model(kind, read_as, bits), ours, fit_labels=False))
+            for row in self._semhash(kind, read_as, bits, ours):
+                record(row)
             for variant, settings in (defaults.VARIANTS.items() if self.variants else ()):
                 record(self._hashed(f"semhash-{variant}", bits, functools.partial(self._model, kind, read_as, bits,
                                                                                    **settings), ours, fit_labels=False))
@@ -121,17 +126,39 @@ class Evaluation:
 
     def _hashed(self, method, bits, make, inputs, fit_labels):
         """Fit a hash on the database, encode both splits, rank exactly and score."""
-        db_inputs, query_inputs = inputs
         started = time.perf_counter()
         model = make()
-        db_bits = model.fit_encode(db_inputs, self._labels[0]) if fit_labels else model.fit_encode(db_inputs)
+        db_bits = model.fit_encode(inputs[0], self._labels[0]) if fit_labels else model.fit_encode(inputs[0])
+        return self._scored(method, bits, model, db_bits, inputs[1], time.perf_counter() - started)
+
+    def _semhash(self, kind, read_as, bits, inputs):
+        """The rows of semhash's default model at `bits`, fitted once: "semhash", the autoencoder as
+        `semhash index --coder` fits it (where a self-check holds items out, on the rest of the
+        database), and, unless that coder is the autoencoder alone, "semhash-default": the coder
+        `semhash index` keeps (PCA-ITQ or the same autoencoder), named in `coder`, with the self-check's
+        scores in `self_check`."""
+        started = time.perf_counter()
+        coder = defaults.coder(kind, self._model(kind, read_as, bits), self.coder).fit(inputs[0])
+        seconds = time.perf_counter() - started
+        rows = []
+        kept, check = getattr(coder, "chosen_", coder), getattr(coder, "check_", None)
+        autoencoder = coder.candidates_[AUTOENCODER] if check else coder if self.coder == AUTOENCODER else None
+        if autoencoder is not None:
+            rows.append(self._scored("semhash", bits, autoencoder, autoencoder.encode(inputs[0]), inputs[1], seconds))
+        if self.coder != AUTOENCODER:
+            row = self._scored("semhash-default", bits, kept, kept.encode(inputs[0]), inputs[1], seconds)
+            rows.append({**row, "coder": coder_name(kept), **({"self_check": check} if check else {})})
+        return rows
+
+    def _scored(self, method, bits, model, db_bits, query_inputs, train_seconds):
+        """Encode the queries with a fitted hash, rank the database's codes `db_bits` exactly and score."""
         fitted = time.perf_counter()
         query_bits = model.encode(query_inputs)
         db_codes, query_codes = binary.pack(db_bits), binary.pack(query_bits)
         encoded = time.perf_counter()
         rows, distances = metrics.hamming_ranking(db_codes, query_codes, DEPTH, seed=self.seed)
         ranked = time.perf_counter()
-        seconds = {"train_seconds": round(fitted - started, 2), "encode_seconds": round(encoded - fitted, 2),
+        seconds = {"train_seconds": round(train_seconds, 2), "encode_seconds": round(encoded - fitted, 2),
                    "rank_seconds": round(ranked - encoded, 2)}
         row = self._row(method, bits, metrics.relevance(rows, *self._labels), seconds)
         row["precision_radius_2"] = round(metrics.radius_precision(db_codes, query_codes, *self._labels, radius=2), 4)

@@ -28,7 +28,7 @@ from ..models.autoencoder import ENCODER_KERAS, load_model
 from ..progress import progress_bar
 from ..sources.lines import SkipLog
 from .backends import create
-from .index import Index, chosen_backend
+from .index import Index, chosen_backend, fitted_coder
 from .shards import Shard, shard_name
 
 PartitionShard = collections.namedtuple("PartitionShard", "number entry log rows")
@@ -178,7 +178,7 @@ def build(source, output, features=None, model=None, trees=defaults.TREES, backe
     started = time.perf_counter()
     features = features if features is not None else TextFeatures()
     if model is None:
-        model = defaults.model("text", features=features.kind, verbose=show_progress)
+        model = defaults.coder("text", defaults.model("text", features=features.kind, verbose=show_progress))
     partitions = source.partitions(partition_rows)
     n_rows = sum(partition.rows for partition in partitions)
     if n_rows == 0:
@@ -186,6 +186,7 @@ def build(source, output, features=None, model=None, trees=defaults.TREES, backe
     rows = sample_rows(n_rows, train_sample, model.seed)
     timings["scanning"] = time.perf_counter() - started
     n_trained = fit_on_sample(source, features, model, rows, partitions, show_progress)
+    model, trained = fitted_coder(model)
     timings["training"] = time.perf_counter() - started - timings["scanning"]
     chosen = chosen_backend(n_rows, backend, trees, model.seed)
     output = Path(output)
@@ -212,9 +213,9 @@ def build(source, output, features=None, model=None, trees=defaults.TREES, backe
             "kind": "text", "source": source.describe(), "bits": model.bits, "backend": chosen,
             "counts": {"documents": n_items, "skipped": dict(log.counts), "decoded_with_replacements": log.fallbacks,
                        "truncated": 0},
-            "training": {"sample": n_trained, "rows": n_rows,
-                         **{key: model.history_[key] for key in ("loss_before_finetuning", "loss_after_finetuning")},
+            "training": {"sample": n_trained, "rows": n_rows, **trained.pop("training"),
                          "bit_balance_deviation": round(float(np.mean(np.abs(ones / n_items - 0.5))), 4)},
+            **trained,
         }
         Index(manifest, features, model, shards).save(output)
     timings["writing"] = time.perf_counter() - started - sum(timings.values())

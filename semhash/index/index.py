@@ -24,6 +24,7 @@ from ..codes import binary
 from ..errors import SemhashError
 from ..modality import MAX_QUERY_BYTES, named, of_source
 from ..models.autoencoder import ENCODER_KERAS, load_model
+from ..models.selfcheck import coder_name
 from . import records as item_records
 from . import store
 from .backends import ANNOY, MIH_FILES, AnnoyBackend, backend_class, create, default_backend
@@ -122,7 +123,8 @@ class Index:
         """Read `source` (a TextCorpus, an ImageFolder or a CIFAR-10 reader), fit the features and the
         model, and encode every item.
 
-        features, model: unfitted, by default those of the source's modality (see `defaults`).
+        features, model: unfitted, by default those of the source's modality (see `defaults`); a
+        model may be a `SelfChecked` one (see `defaults.coder`), and the index keeps the coder it chose.
         trees: Annoy's, where it is asked for. backend: the search backend queries use unless
         told, whose structures `save` stores; by default the fastest for the index's size (see
         `backends.default_backend`).
@@ -132,22 +134,23 @@ class Index:
         modality = of_source(source)
         features = features if features is not None else modality.default_features(source, show_progress)
         if model is None:
-            model = defaults.model(modality.name, features=features.kind, verbose=show_progress)
+            model = defaults.coder(modality.name, defaults.model(modality.name, features=features.kind,
+                                                                 verbose=show_progress))  # the default coder
         X, records, described = modality.read(source, features, show_progress)
         return cls._trained({"kind": modality.name, **described}, X, features, model, records, trees, backend)
 
     @classmethod
     def _trained(cls, manifest, X, features, model, records, trees, backend=None):
         """Fit `model` on the feature rows X and encode them, as one shard."""
-        shard = Shard.of_projections(model.fit(X).projections(X), records, model.bits)
+        model, trained = fitted_coder(model.fit(X))
+        shard = Shard.of_projections(model.projections(X), records, model.bits)
         bits = binary.unpack(shard.packed, model.bits)
         manifest = {
             **manifest,
             "bits": model.bits,
-            "training": {
-                **{key: model.history_[key] for key in ("loss_before_finetuning", "loss_after_finetuning")},
-                "bit_balance_deviation": round(float(np.mean(np.abs(bits.mean(axis=0) - 0.5))), 4),
-            },
+            "training": {**trained.pop("training"),
+                         "bit_balance_deviation": round(float(np.mean(np.abs(bits.mean(axis=0) - 0.5))), 4)},
+            **trained,
             "backend": chosen_backend(len(bits), backend, trees, model.seed),
         }
         return cls(manifest, features, model, [shard])
@@ -547,6 +550,18 @@ class Index:
         counts = sum(binary.bit_counts(shard.packed[shard.live_rows()] if len(shard.deleted) else shard.packed,
                                        self.bits) for shard in self.shards)
         return counts / len(self)
+
+
+def fitted_coder(model):
+    """(the coder an index keeps of the fitted `model`, what its manifest records of it): the
+    autoencoder's losses under `training`, where one was trained, and under `coder` the coder asked
+    for and the one kept, with the self-check that chose it, where one ran (see `models.selfcheck`)."""
+    check = getattr(model, "check_", None)
+    kept = getattr(model, "chosen_", model)
+    history = getattr(model, "history_", {})
+    training = {key: history[key] for key in ("loss_before_finetuning", "loss_after_finetuning") if key in history}
+    coder = {"asked": defaults.SELF_CHECK if check else coder_name(kept), "chosen": coder_name(kept), "self_check": check}
+    return kept, {"training": training, "coder": coder}
 
 
 def chosen_backend(n_codes, name=None, trees=None, seed=None):

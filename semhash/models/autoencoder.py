@@ -15,6 +15,7 @@ from ..codes.binarize import ITQ_ITERATIONS, cut, hash_centres, median_threshold
 from ..codes.neighbours import NEIGHBOUR_METRICS, nearest_others, neighbour_space
 from ..errors import SemhashError
 from ..progress import progress_bar
+from .baselines import PCAITQ
 
 ENCODER_KERAS = "encoder.keras"
 ENCODER_WEIGHTS = "encoder.npz"
@@ -569,11 +570,13 @@ class ConvStackedAutoencoder(StackedAutoencoder):
 
 
 ARCHITECTURES = {model.arch: model for model in (StackedAutoencoder, ConvStackedAutoencoder)}
+# What an index may hold: the autoencoders, or the PCA-ITQ code a self-check chose (see `selfcheck`).
+STORED_MODELS = {**ARCHITECTURES, PCAITQ.arch: PCAITQ}
 
 
 def load_model(folder, params):
     """The fitted model saved in `folder`, of the architecture its params name."""
     arch = params.get("arch", "dense")
-    if arch not in ARCHITECTURES:
+    if arch not in STORED_MODELS:
         raise SemhashError(f"{folder} holds a {arch!r} model, which this semhash does not know; upgrade semhash")
-    return ARCHITECTURES[arch].load(folder, params)
+    return STORED_MODELS[arch].load(folder, params)

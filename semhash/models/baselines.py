@@ -3,13 +3,22 @@
 Each learns a linear projection through the training mean and encodes a row as the signs of
 its projection: bit set where (x - mean) @ projection > 0. They take dense arrays or scipy
 sparse matrices (TF-IDF) and never densify a sparse matrix: the mean is subtracted after
-the product. Fitted attributes: `mean_` (n_features,) and `projection_` (n_features, bits).
+the product; arrays of more than two axes (images) are taken a row an item. Fitted attributes:
+`mean_` (n_features,) and `projection_` (n_features, bits).
+
+PCA-ITQ is also a model an index can hold (see `models.selfcheck`): it saves to a folder, loads
+without refitting, and gives the real values behind its bits for ranking ties.
 """
+
+from pathlib import Path
 
 import numpy as np
 
 from ..codes.binarize import ITQ_ITERATIONS, pca_itq, principal_components, project
 from ..errors import SemhashError
+
+PCA_ITQ_WEIGHTS = "pca_itq.npz"
+PCA_ITQ_FORMAT = 1  # the layout of PCA_ITQ_WEIGHTS, recorded in the manifest's model params
 
 
 def _check_bits(bits):
@@ -24,23 +33,34 @@ class _LinearHash:
         self.bits = bits
         self.seed = seed
 
-    def encode(self, X):
-        """Binary codes (bool array, rows by bits)."""
+    def projections(self, X):
+        """The real values whose signs are the bits of X's codes (rows by bits)."""
         if not hasattr(self, "projection_"):
             raise SemhashError(f"this {type(self).__name__} is not fitted yet; call fit first")
+        X = _rows(X)
         if X.shape[1] != len(self.mean_):
             raise SemhashError(f"input has {X.shape[1]} columns but the hash was fitted on {len(self.mean_)}")
-        return project(X, self.mean_, self.projection_) > 0
+        return project(X, self.mean_, self.projection_)
 
-    def fit_encode(self, X):
+    def encode(self, X):
+        """Binary codes (bool array, rows by bits)."""
+        return self.projections(X) > 0
+
+    def fit_encode(self, X, y=None):
         return self.fit(X).encode(X)
+
+
+def _rows(X):
+    """X with each item a row: images (items x height x width x channels) flattened."""
+    return X.reshape(len(X), -1) if getattr(X, "ndim", 2) > 2 else X
 
 
 class LSH(_LinearHash):
     """Locality-sensitive hashing: random Gaussian hyperplanes through the training mean."""
 
-    def fit(self, X):
+    def fit(self, X, y=None):
         _check_bits(self.bits)
+        X = _rows(X)
         self.mean_ = np.asarray(X.mean(axis=0), dtype=np.float64).ravel()
         self.projection_ = np.random.default_rng(self.seed).standard_normal((X.shape[1], self.bits))
         return self
@@ -49,9 +69,9 @@ class LSH(_LinearHash):
 class PCAH(_LinearHash):
     """PCA hashing: the signs of the top `bits` principal components."""
 
-    def fit(self, X):
+    def fit(self, X, y=None):
         _check_bits(self.bits)
-        self.mean_, self.projection_ = principal_components(X, self.bits, self.seed)
+        self.mean_, self.projection_ = principal_components(_rows(X), self.bits, self.seed)
         return self
 
 
@@ -69,8 +89,31 @@ class PCAITQ(_LinearHash):
         super().__init__(bits, seed)
         self.n_iter = n_iter
 
-    def fit(self, X):
+    arch = "pca-itq"  # how an index's manifest names it (see `autoencoder.load_model`)
+    can_reconstruct = False
+
+    def fit(self, X, y=None):
         _check_bits(self.bits)
-        self.mean_, components, self.rotation_, self.quantization_loss_ = pca_itq(X, self.bits, self.n_iter, self.seed)
+        self.mean_, components, self.rotation_, self.quantization_loss_ = pca_itq(_rows(X), self.bits, self.n_iter,
+                                                                                  self.seed)
         self.projection_ = components @ self.rotation_
         return self
+
+    def get_params(self):
+        return {"bits": self.bits, "n_iter": self.n_iter, "seed": self.seed}
+
+    def save(self, folder):
+        """Write the mean and the rotated projection as .npz; return the params `load` takes."""
+        np.savez(Path(folder) / PCA_ITQ_WEIGHTS, mean=self.mean_, projection=self.projection_)
+        return {"arch": self.arch, "format": PCA_ITQ_FORMAT, **self.get_params()}
+
+    @classmethod
+    def load(cls, folder, params):
+        """The fitted hash from `save`'s folder and params, without refitting."""
+        if params.get("format", PCA_ITQ_FORMAT) > PCA_ITQ_FORMAT:
+            raise SemhashError(f"{folder} holds a PCA-ITQ model of format {params['format']}, which this semhash "
+                               "does not know; upgrade semhash")
+        model = cls(**{name: params[name] for name in ("bits", "n_iter", "seed") if name in params})
+        with np.load(Path(folder) / PCA_ITQ_WEIGHTS, allow_pickle=False) as arrays:
+            model.mean_, model.projection_ = arrays["mean"], arrays["projection"]
+        return model
