@@ -5,7 +5,8 @@
 Builds the bundled corpus's index (corpora/news, 300 documents) once, then for each larger size a
 synthetic index through `Index.save`: that index's features and model, codes like learned ones
 (`--codes learned`, the default: the news index's own codes, each copied with 0 to 3 random bits
-flipped, so that they cluster as learned codes do) or random codes (`--codes random`), records
+flipped, so that they cluster as learned codes do) or random codes (`--codes random`), real-valued
+codes whose signs are those bits (see `synthetic`), records
 like the news index's (its snippets repeated under new ids), and the structures of the backend
 chosen by size (`backends.default_backend`: the scan up to 1,000,000 codes, which stores nothing;
 multi-index hashing's tables beyond). A fresh process then opens it and answers one query, three
@@ -27,6 +28,7 @@ import numpy as np
 from mih_search import learned_like  # this folder is on the path
 
 from semhash import Index
+from semhash.codes import binary
 from semhash.index import store
 from semhash.index.index import chosen_backend
 from semhash.index.shards import Shard
@@ -58,6 +60,14 @@ def synthetic(base, n, folder, codes="learned", seed=0):
         packed = learned_like(rng, np.asarray(base.packed), n, max_flips=3)
     else:
         packed = rng.integers(0, 256, (n, (base.bits + 7) // 8), dtype=np.uint8)
+    # Real-valued codes, as an index stores them: each row's signs its bits, its magnitudes those of
+    # a random row of the base index's (float16, made a million rows at a time).
+    magnitudes = np.abs(base.projections(np.arange(len(base))))
+    projections = np.empty((n, base.bits), dtype=np.float16)
+    for start in range(0, n, 1_000_000):
+        stop = min(start + 1_000_000, n)
+        signs = binary.unpack(packed[start:stop], base.bits).astype(np.float16) * 2 - 1
+        projections[start:stop] = magnitudes[rng.integers(0, len(base), stop - start)] * signs
     examples = list(base.records)
 
     def records():
@@ -68,7 +78,8 @@ def synthetic(base, n, folder, codes="learned", seed=0):
 
     manifest = {**base.manifest, "counts": {**base.manifest["counts"], "documents": n},
                 "backend": chosen_backend(n)}
-    return Index(manifest, base.features, base.model, [Shard(packed, records(), base.bits)]).save(folder)
+    shard = Shard(packed, records(), base.bits, projections=projections)
+    return Index(manifest, base.features, base.model, [shard]).save(folder)
 
 
 def measure(folder, how, argument, runs):
@@ -93,8 +104,9 @@ def main():
     if not news.exists():
         subprocess.run([sys.executable, "-m", "semhash.cli", "index", "corpora/news", "-o", str(news), "-q"], check=True)
     base = Index.open(news)
-    print("| items | codes | backend | search | process s | open + query s | peak RSS MB | codes MB | records MB | tables MB |")
-    print("|---:|---|---|---|---:|---:|---:|---:|---:|---:|")
+    print("| items | codes | backend | search | process s | open + query s | peak RSS MB | codes MB | records MB | tables MB "
+          "| real-valued codes MB |")
+    print("|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for n in args.items:
         folder = news if n == len(base) else args.work / f"synthetic-{args.codes}-{n}"
         if not folder.exists():
@@ -110,7 +122,7 @@ def main():
             row = measure(folder, how, argument, args.runs)
             print(f"| {n:,} | {args.codes if folder != news else 'news'} | {opened.manifest['backend']['name']} | {how} | {row['process_s']:.2f} | "
                   f"{row['open_query_s']:.3f} | {row['peak_rss_mb']:.0f} | {megabytes['codes']:.0f} | "
-                  f"{megabytes['records']:.0f} | {tables:.0f} |", flush=True)
+                  f"{megabytes['records']:.0f} | {tables:.0f} | {megabytes.get('projections', 0):.0f} |", flush=True)
 
 
 if __name__ == "__main__":

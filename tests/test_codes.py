@@ -67,6 +67,24 @@ def test_the_scan_is_the_brute_force_answer_with_ties_in_database_order(database
     np.testing.assert_array_equal(distances, expected)
 
 
+@settings(max_examples=200, deadline=None)
+@given(databases(), st.integers(0, 260))
+def test_the_chunked_ball_is_every_row_within_the_radius_in_row_order(database, radius):
+    bits, query, _, chunk_bytes = database
+    rows, distances = binary.within(binary.words(binary.pack(bits)), binary.pack(query[None])[0], radius, chunk_bytes)
+    everything = (bits != query).sum(axis=1)
+    assert rows.tolist() == np.flatnonzero(everything <= radius).tolist()
+    assert distances.tolist() == everything[everything <= radius].tolist() and distances.dtype == np.int64
+
+
+def test_the_word_view_of_64_bit_codes_is_the_codes_themselves():
+    """Whole words in one block of memory (a mapped codes.npy): a view, no copy."""
+    packed = np.random.default_rng(0).integers(0, 256, (50, 8), dtype=np.uint8)
+    view = binary.words(packed)
+    assert view.shape == (1, 50) and np.shares_memory(view, packed)
+    np.testing.assert_array_equal(view[0], packed.view(np.uint64)[:, 0])
+
+
 def test_the_word_view_pads_each_code_with_zero_bytes():
     packed = np.arange(2 * 9, dtype=np.uint8).reshape(2, 9)
     view = binary.words(packed)

@@ -3,6 +3,7 @@ without training, compaction, drift, and the commands that do it."""
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,6 +123,18 @@ def test_real_valued_codes_are_checked_and_an_index_without_them_still_answers(b
     assert after.shards[0].projections is None and after.shards[1].projections is not None
     assert after.projections([0, 72]) is None and len(after.query("bank interest rates", k=73)) == 73
     after.verify()
+
+
+def test_a_reader_ranks_ties_after_its_generation_is_gone(built, tmp_path):
+    """Two writes later a reader's generation folder is removed; its real-valued codes are still
+    read, through the memory map it holds."""
+    _, target = fresh(built, tmp_path)
+    reader, writer = Index.open(target), Index.open(target)
+    expected = reader.query("bank interest rates", k=20)
+    writer.remove(["sports/en-00.txt"])
+    writer.remove(["sports/en-02.txt"])
+    assert not Path(reader.shards[0].projections.filename).exists()
+    assert reader.query("bank interest rates", k=20) == expected
 
 
 def test_update_encodes_new_and_changed_files_and_removes_vanished_ones(built, tmp_path):

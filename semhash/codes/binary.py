@@ -29,11 +29,50 @@ FIRST_ROWS = 2048
 
 def words(packed):
     """The packed codes as 64-bit words for `scan`: (words, rows) uint64, each row padded with
-    zero bytes to whole words, each word of every code contiguous. Made once per database."""
+    zero bytes to whole words, each word of every code contiguous. Made once per database; for
+    64-bit codes in one block of memory (a memory-mapped codes.npy) a view, which copies nothing."""
     rows, n_bytes = packed.shape
-    padded = np.zeros((rows, -(-n_bytes // WORD_BYTES) * WORD_BYTES), dtype=np.uint8)
-    padded[:, :n_bytes] = packed
-    return np.ascontiguousarray(padded.view(np.uint64).T)
+    if n_bytes % WORD_BYTES == 0 and packed.flags.c_contiguous:
+        as_words = packed.view(np.uint64)
+    else:
+        padded = np.zeros((rows, -(-n_bytes // WORD_BYTES) * WORD_BYTES), dtype=np.uint8)
+        padded[:, :n_bytes] = packed
+        as_words = padded.view(np.uint64)
+    return np.ascontiguousarray(as_words.T)
+
+
+def _chunk_distances(words_view, query, chunk_bytes, first_rows=None):
+    """(first row, distances) for a chunk of rows of `words_view` at a time: the Hamming distances
+    (XOR and popcount, summed over words) to the packed code `query`. The distances are a buffer
+    the next chunk overwrites. `first_rows`: a smaller first chunk."""
+    n_words, n_rows = words_view.shape
+    query = words(np.asarray(query, dtype=np.uint8)[None])[:, 0]
+    dtype = np.min_scalar_type(64 * n_words)
+    chunk = max(chunk_bytes // (WORD_BYTES * n_words), 1)
+    xor, counts, distances = np.empty(chunk, np.uint64), np.empty(chunk, np.uint8), np.empty(chunk, dtype)
+    start = 0
+    while start < n_rows:
+        stop = min(start + (chunk if start or first_rows is None else min(chunk, first_rows)), n_rows)
+        n = stop - start
+        np.bitwise_xor(words_view[0, start:stop], query[0], out=xor[:n])
+        np.bitwise_count(xor[:n], out=distances[:n])
+        for word in range(1, n_words):
+            np.bitwise_xor(words_view[word, start:stop], query[word], out=xor[:n])
+            np.add(distances[:n], np.bitwise_count(xor[:n], out=counts[:n]), out=distances[:n])
+        yield start, distances[:n]
+        start = stop
+
+
+def within(words_view, query, radius, chunk_bytes=SCAN_CHUNK_BYTES):
+    """The rows of `words_view` (see `words`) within `radius` bits of the packed code `query` and
+    their distances (both int64), in row order: a chunk at a time, so that no array as long as the
+    codes is made."""
+    rows, distances = [np.empty(0, np.int64)], [np.empty(0, np.int64)]
+    for start, chunk in _chunk_distances(words_view, query, chunk_bytes):
+        found = np.nonzero(chunk <= radius)[0]
+        rows.append(found + start)
+        distances.append(chunk[found].astype(np.int64))
+    return np.concatenate(rows), np.concatenate(distances)
 
 
 def scan(words_view, query, k, chunk_bytes=SCAN_CHUNK_BYTES):
@@ -49,23 +88,12 @@ def scan(words_view, query, k, chunk_bytes=SCAN_CHUNK_BYTES):
     """
     n_words, n_rows = words_view.shape
     k = min(k, n_rows)
-    query = words(np.asarray(query, dtype=np.uint8)[None])[:, 0]
     farthest = 64 * n_words
     dtype = np.min_scalar_type(farthest)
-    chunk = max(chunk_bytes // (WORD_BYTES * n_words), 1)
-    xor, counts, distances = np.empty(chunk, np.uint64), np.empty(chunk, np.uint8), np.empty(chunk, dtype)
     cutoff = farthest + 1  # gather rows nearer than this: every row until k are held
     held_rows, held_distances, held = [np.empty(0, np.int64)], [np.empty(0, dtype)], 0
-    start = 0
-    while start < n_rows:
-        stop = min(start + (chunk if start else min(chunk, FIRST_ROWS)), n_rows)
-        n = stop - start
-        np.bitwise_xor(words_view[0, start:stop], query[0], out=xor[:n])
-        np.bitwise_count(xor[:n], out=distances[:n])
-        for word in range(1, n_words):
-            np.bitwise_xor(words_view[word, start:stop], query[word], out=xor[:n])
-            np.add(distances[:n], np.bitwise_count(xor[:n], out=counts[:n]), out=distances[:n])
-        found = np.nonzero(distances[:n] < cutoff)[0]
+    for start, distances in _chunk_distances(words_view, query, chunk_bytes, FIRST_ROWS):
+        found = np.nonzero(distances < cutoff)[0]
         if len(found):
             held_rows.append(found + start)
             held_distances.append(distances[found])
@@ -73,7 +101,6 @@ def scan(words_view, query, k, chunk_bytes=SCAN_CHUNK_BYTES):
             if held >= 2 * k or (held >= k and cutoff > farthest):
                 rows, kept = _best(held_rows, held_distances, k)
                 held_rows, held_distances, held, cutoff = [rows], [kept], k, kept[-1]
-        start = stop
     rows, kept = _best(held_rows, held_distances, k)
     return rows, kept.astype(np.int64)
 

@@ -130,9 +130,8 @@ class ExactScan(Backend):
         return binary.scan(self.words, query, _result_count(k, len(self.packed)))
 
     def within(self, query, radius):
-        """Every code's distance, filtered."""
-        radius = _checked_radius(radius)
-        return _by_distance(np.arange(len(self.packed)), binary.hamming(self.packed, query), radius)
+        """Every code's distance, a chunk at a time (`binary.within`), filtered."""
+        return _by_distance(*binary.within(self.words, query, _checked_radius(radius)), radius)
 
     def save(self, folder):
         return {}

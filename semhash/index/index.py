@@ -91,27 +91,27 @@ class Index:
 
     def codes(self, rows):
         """The packed codes of `rows`, gathered from their shards."""
-        return self._gathered(rows, lambda shard: shard.packed)
+        return self._gathered(rows, lambda shard, local: shard.packed[local])
 
     def projections(self, rows):
         """The real-valued codes (float16) of `rows`, or None where a shard keeps none (written
         before they were stored)."""
         if any(shard.projections is None for shard in self.shards):
             return None
-        return self._gathered(rows, lambda shard: shard.projections)
+        return self._gathered(rows, Shard.projection_rows)
 
-    def _gathered(self, rows, array_of):
-        """The rows `rows` of each shard's `array_of(shard)`, in the order asked."""
+    def _gathered(self, rows, rows_of):
+        """`rows_of(shard, its rows)` for the shards holding `rows`, in the order asked."""
         rows = np.asarray(rows, dtype=np.int64)
         if len(self.shards) == 1:
-            return array_of(self.shards[0])[rows]
+            return rows_of(self.shards[0], rows)
         offsets = self.records.offsets
         numbers = np.searchsorted(offsets, rows, side="right") - 1
-        first = array_of(self.shards[0])
+        first = rows_of(self.shards[0], rows[:0])
         gathered = np.empty((len(rows), *first.shape[1:]), dtype=first.dtype)
         for number in np.unique(numbers):
             inside = numbers == number
-            gathered[inside] = array_of(self.shards[number])[rows[inside] - offsets[number]]
+            gathered[inside] = rows_of(self.shards[number], rows[inside] - offsets[number])
         return gathered
 
     def live_rows(self):

@@ -94,6 +94,20 @@ class Shard:
         return cls(binary.pack(projections > 0), records, n_bits, trained=trained,
                    projections=projections.astype(np.float16))
 
+    def projection_rows(self, rows):
+        """The real-valued codes of the shard's `rows` (float16), or None where it keeps none. Read
+        from a stored file a row at a time (pread): reading them through the memory map mapped the
+        kernel's whole cached block around each row, 121 MB for 82 rows of a 10,000,000-item index."""
+        if self.projections is None or not isinstance(self.projections, np.memmap):
+            return None if self.projections is None else self.projections[rows]
+        size = self.projections.strides[0]
+        try:
+            with open(self.projections.filename, "rb") as file:
+                data = b"".join(os.pread(file.fileno(), size, self.projections.offset + int(row) * size) for row in rows)
+        except FileNotFoundError:  # its generation was replaced since it was opened: the map still reads it
+            return self.projections[rows]
+        return np.frombuffer(data, dtype=self.projections.dtype).reshape(len(rows), self.projections.shape[1])
+
     def __len__(self):
         """The rows, deleted ones included."""
         return len(self.packed)
