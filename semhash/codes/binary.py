@@ -135,6 +135,12 @@ def bit_balance(packed, n_bits):
     return bit_counts(packed, n_bits) / len(packed)
 
 
+def balance_deviation(balance):
+    """How far the bits' shares set (`bit_balance`) lie from .5 on average, to four places: 0 for
+    a perfectly balanced code, what manifests record and drift compares."""
+    return round(float(np.mean(np.abs(np.asarray(balance) - 0.5))), 4)
+
+
 def asymmetric(projections, packed, n_bits):
     """For each query's real-valued `projections` (queries by bits) and each packed code, the sum of
     |projection| over the bits where the code disagrees with the projection's sign: the Hamming

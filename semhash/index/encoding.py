@@ -208,13 +208,13 @@ def build(source, output, features=None, model=None, trees=defaults.TREES, backe
         n_items = sum(len(shard) for shard in shards)
         if n_items < 2:
             raise SemhashError(f"{source.root} holds {n_items} rows with known terms; an index needs 2 or more")
-        ones = sum(binary.unpack(np.asarray(shard.packed), model.bits).sum(axis=0) for shard in shards)
+        ones = sum(binary.bit_counts(shard.packed, model.bits) for shard in shards)
         manifest = {
             "kind": "text", "source": source.describe(), "bits": model.bits, "backend": chosen,
             "counts": {"documents": n_items, "skipped": dict(log.counts), "decoded_with_replacements": log.fallbacks,
                        "truncated": 0},
             "training": {"sample": n_trained, "rows": n_rows, **trained.pop("training"),
-                         "bit_balance_deviation": round(float(np.mean(np.abs(ones / n_items - 0.5))), 4)},
+                         "bit_balance_deviation": binary.balance_deviation(ones / n_items)},
             **trained,
         }
         Index(manifest, features, model, shards).save(output)

@@ -144,14 +144,13 @@ class Index:
         """Fit `model` on the feature rows X and encode them, as one shard."""
         model, trained = fitted_coder(model.fit(X))
         shard = Shard.of_projections(model.projections(X), records, model.bits)
-        bits = binary.unpack(shard.packed, model.bits)
         manifest = {
             **manifest,
             "bits": model.bits,
             "training": {**trained.pop("training"),
-                         "bit_balance_deviation": round(float(np.mean(np.abs(bits.mean(axis=0) - 0.5))), 4)},
+                         "bit_balance_deviation": binary.balance_deviation(binary.bit_balance(shard.packed, model.bits))},
             **trained,
-            "backend": chosen_backend(len(bits), backend, trees, model.seed),
+            "backend": chosen_backend(len(shard), backend, trees, model.seed),
         }
         return cls(manifest, features, model, [shard])
 
@@ -314,10 +313,9 @@ class Index:
         trained with, and, for text, the share of the last added documents' terms outside the
         vocabulary. Past DRIFT_LIMITS, `retrain` is True."""
         unseen = sum(shard.live for shard in self.shards if not shard.trained)
-        balance = self.bit_balance() if len(self) else None
         trained = self.manifest.get("training", {}).get("bit_balance_deviation")
         drift = {"unseen_items": unseen, "unseen_share": round(unseen / max(len(self), 1), 4),
-                 "bit_balance_deviation": round(float(np.mean(np.abs(balance - 0.5))), 4) if len(self) else None,
+                 "bit_balance_deviation": binary.balance_deviation(self.bit_balance()) if len(self) else None,
                  "bit_balance_deviation_at_training": trained}
         last = self.manifest.get("drift", {}).get("unknown_term_share")
         if tally and tally.get("terms"):
@@ -527,20 +525,26 @@ class Index:
         row = self._row(item_id)
         packed = self.codes([row])[0]
         found, distances = self.search(packed, k + 1, exact, search_k, backend)
-        projections = self.projections([row]) if rerank else None
+        projections = self._stored_projections(row) if rerank else None
         if projections is not None:
-            found, distances = self.reranked(projections[0].astype(np.float64), packed, found, distances, exact, backend)
+            found, distances = self.reranked(projections, packed, found, distances, exact, backend)
         keep = found != row
         return self._hits(found[keep][:k], distances[keep][:k])
+
+    def _stored_projections(self, row):
+        """The real-valued code stored for `row` (float64, as a query's), or None where the index
+        keeps none."""
+        stored = self.projections([row])
+        return None if stored is None else stored[0].astype(np.float64)
 
     def within_like(self, item_id, radius, exact=None, backend=None, rerank=True):
         """Every item within `radius` bits of an indexed item, leaving the item itself out; ranked
         again with `rerank`, as `like` says."""
         row = self._row(item_id)
         found, distances = self.ball(self.codes([row])[0], radius, exact, backend)
-        projections = self.projections([row]) if rerank else None
+        projections = self._stored_projections(row) if rerank else None
         if projections is not None:
-            found, distances = self._by_asymmetric(projections[0].astype(np.float64), found, distances)
+            found, distances = self._by_asymmetric(projections, found, distances)
         keep = found != row
         return self._hits(found[keep], distances[keep])
 

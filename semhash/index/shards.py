@@ -98,7 +98,7 @@ class Shard:
         """The real-valued codes of the shard's `rows` (float16), or None where it keeps none. Read
         from a stored file a row at a time (pread): reading them through the memory map mapped the
         kernel's whole cached block around each row, 121 MB for 82 rows of a 10,000,000-item index."""
-        if self.projections is None or not isinstance(self.projections, np.memmap):
+        if not isinstance(self.projections, np.memmap):  # none kept, or held in memory
             return None if self.projections is None else self.projections[rows]
         size = self.projections.strides[0]
         try:
