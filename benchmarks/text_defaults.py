@@ -4,11 +4,13 @@ Two measures, each against exact Hamming ranking with ties broken by a seeded pe
 
 - a labelled folder (default: the bundled corpus): leave-one-out precision@10 with each
   document as the query, and with a short query of 4 of its terms, as users type them;
-- 20 Newsgroups from ../shared/PROTOCOL.md (train posts indexed, headers stripped; a sample
-  of test posts as queries): precision@100. Needs --data, the folder holding the archive.
+- 20 Newsgroups (or, with --corpus thucnews, THUCNews headlines) from ../shared/PROTOCOL.md
+  (train posts indexed, headers stripped; a sample of test posts as queries): precision@100.
+  Needs --data, the folder holding the archive.
 
     python benchmarks/text_defaults.py --configs '[{}, {"features": {"norm": null}}]'
     python benchmarks/text_defaults.py --data ../shared/data --skip-folder --queries 1000
+    python benchmarks/text_defaults.py --data ../shared/data --corpus thucnews --skip-folder --queries 10000
 
 Each config is {"features": {...TextFeatures params}, "model": {...StackedAutoencoder params}};
 {} is the defaults. Prints one Markdown row a config.
@@ -66,7 +68,7 @@ def folder_row(config, root, k=10):
     return f"| {json.dumps(config)} | {whole:.3f} | {brief:.3f} | {time.perf_counter() - started:.0f} s |"
 
 
-def newsgroups_row(config, data, n_queries, k=100):
+def benchmark_row(config, data, n_queries, k=100):
     (train, train_labels), (test, test_labels) = data
     chosen = np.random.default_rng(1).choice(len(test), n_queries, replace=False)
     started = time.perf_counter()
@@ -81,8 +83,9 @@ def main():
     parser.add_argument("--configs", default="[{}]", help="JSON list of configs")
     parser.add_argument("--folder", default=str(Path(__file__).resolve().parents[1] / "corpora" / "news"))
     parser.add_argument("--skip-folder", action="store_true")
-    parser.add_argument("--data", help="folder holding 20news-bydate.tar.gz (../shared/data)")
-    parser.add_argument("--queries", type=int, default=1000, help="20NG test posts used as queries")
+    parser.add_argument("--data", help="folder holding the benchmark data (../shared/data)")
+    parser.add_argument("--corpus", choices=("20newsgroups", "thucnews"), default="20newsgroups")
+    parser.add_argument("--queries", type=int, default=1000, help="test items used as queries (at most all)")
     args = parser.parse_args()
     configs = json.loads(args.configs)
     if not args.skip_folder:
@@ -91,11 +94,12 @@ def main():
         for config in configs:
             print(folder_row(config, args.folder), flush=True)
     if args.data:
-        data = datasets.newsgroups(args.data)
-        print(f"\n20 Newsgroups: precision@100, {args.queries} test posts as queries\n")
+        _, database, queries = datasets.load(args.corpus, args.data)
+        n_queries = min(args.queries, len(queries.items))
+        print(f"\n{args.corpus}: precision@100, {n_queries} test items as queries\n")
         print("| config | P@100 | time |\n|---|---|---|", flush=True)
         for config in configs:
-            print(newsgroups_row(config, data, args.queries), flush=True)
+            print(benchmark_row(config, (database, queries), n_queries), flush=True)
 
 
 if __name__ == "__main__":

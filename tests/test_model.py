@@ -227,8 +227,15 @@ def test_an_l1_penalty_makes_the_codes_sparser(fitted, X):
     ({"code_layer": "bernoulli"}, "unknown code_layer 'bernoulli'; choose from noise, variational"),
     ({"sparsity": -0.1}, "sparsity must be a number, 0 or more, not -0.1"),
     ({"kl_weight": "much"}, "kl_weight must be a number, 0 or more, not 'much'"),
+    ({"code_noise": "loud"}, "code_noise must be a number, 0 or more, or 'auto', not 'loud'"),
 ])
 def test_bad_code_layer_settings_are_named(X, settings, message):
     with pytest.raises(SemhashError) as raised:
         StackedAutoencoder(**settings).fit(X)
     assert str(raised.value) == message
+
+
+@pytest.mark.parametrize(("bits", "noise"), [(8, 6.0), (16, 6.0), (17, 8.0), (64, 8.0)])
+def test_auto_code_noise_is_less_for_short_codes(bits, noise):
+    assert StackedAutoencoder(bits=bits)._code_noise() == noise
+    assert StackedAutoencoder(bits=bits, code_noise=2.5)._code_noise() == 2.5
