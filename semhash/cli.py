@@ -166,8 +166,8 @@ def image_feature_options(command):
                           + ", ".join(f"{kind} for --arch {arch}" for (modality, arch), kind in FEATURES.items()
                                       if modality == IMAGES.name) + "]."),
         click.option("--centroids", type=click.IntRange(1),
-                     help=f"Patch features: k-means centroids; an image gets 4 features a centroid "
-                          f"[default: {PATCH_DEFAULTS.centroids}]."),
+                     help=f"Patch features: k-means centroids, summed over a {PATCH_DEFAULTS.grid}x{PATCH_DEFAULTS.grid} grid "
+                          f"of each image [default: {PATCH_DEFAULTS.centroids}]."),
     ]
     for option in reversed(options):
         command = option(command)

@@ -371,9 +371,11 @@ class Images:
         height, width = features["size"]
         if features.get("type") == "patches":
             side = features["patch"]
+            grid, components = features.get("grid", 2), features.get("components", 0)
             what = (f"{height}x{width} RGB images as patch features: {features['n_centroids']} k-means centroids "
-                    f"of {side}x{side} patches, stride {features['stride']}, summed over quadrants")
-            first = 4 * features["n_centroids"]
+                    f"of {side}x{side} patches, stride {features['stride']}, summed over a {grid}x{grid} grid"
+                    + (f", projected on {components} principal axes" if components else ""))
+            first = features.get("n_features", 4 * features["n_centroids"])
         else:
             what = f"{height}x{width} RGB pixels, {'standardized per channel' if features['standardize'] else 'in [0, 1]'}"
             first = f"{height}x{width}x3"

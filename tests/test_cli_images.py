@@ -107,7 +107,9 @@ def test_the_dense_model_reads_patch_features_by_default(png_index):
     assert manifest["features"]["type"] == "patches" and manifest["features"]["n_centroids"] == 16
     assert manifest["model"]["neighbours"] == 10  # neighbours help on patch features
     plain = CliRunner().invoke(cli, ["info", str(index), "--plain"])
-    assert "patch features: 16 k-means centroids" in plain.output and "64 -> 32 -> 8" in plain.output
+    width = manifest["features"]["n_features"]  # the principal axes: no more than the images
+    assert width == min(manifest["features"]["components"], manifest["features"]["n_images"]), manifest["features"]
+    assert "patch features: 16 k-means centroids" in plain.output and f"{width} -> 32 -> 8" in plain.output
 
 
 @pytest.mark.parametrize("arguments, message", [

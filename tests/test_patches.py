@@ -1,9 +1,10 @@
-"""Patch features: k-means centroids of whitened patches, triangle activations by quadrant."""
+"""Patch features: k-means centroids of whitened patches, triangle activations by grid cell, principal axes."""
 
 import numpy as np
 import pytest
 
 from semhash.errors import SemhashError
+from semhash.features import patches
 from semhash.features.patches import CONTRAST_FLOOR, PatchFeatures
 
 
@@ -38,16 +39,20 @@ def naive_description(features, image):
             white = (patch - features.patch_mean_) @ features.whitening_
             distances = np.sqrt(((white - features.centroids_) ** 2).sum(axis=1))
             grid[i, j] = np.maximum(distances.mean() - distances, 0)
-    rows, columns = (len(tops) + 1) // 2, (len(lefts) + 1) // 2
-    return np.concatenate([grid[:rows, :columns].sum((0, 1)), grid[:rows, columns:].sum((0, 1)),
-                           grid[rows:, :columns].sum((0, 1)), grid[rows:, columns:].sum((0, 1))])
+    if features.grid == 2:  # the quadrants, split as Coates et al. split them
+        rows, columns = (len(tops) + 1) // 2, (len(lefts) + 1) // 2
+        return np.concatenate([grid[:rows, :columns].sum((0, 1)), grid[:rows, columns:].sum((0, 1)),
+                               grid[rows:, :columns].sum((0, 1)), grid[rows:, columns:].sum((0, 1))])
+    cuts = [np.array_split(np.arange(n), features.grid) for n in grid.shape[:2]]
+    return np.concatenate([grid[rows][:, columns].sum((0, 1)) for rows in cuts[0] for columns in cuts[1]])
 
 
-def test_features_match_the_plain_loops_and_are_standardized():
+@pytest.mark.parametrize("grid", [2, 3])
+def test_features_match_the_plain_loops_and_are_standardized(grid):
     images, _ = striped()
-    features = PatchFeatures(size=(12, 12), patch=4, stride=3, centroids=10)
+    features = PatchFeatures(size=(12, 12), patch=4, stride=2, centroids=10, grid=grid, components=0)
     X = features.fit_transform(images)
-    assert X.dtype == np.float32 and X.shape == (24, 40)
+    assert X.dtype == np.float32 and X.shape == (24, grid * grid * 10)
     np.testing.assert_allclose(X.mean(axis=0), 0, atol=1e-4)
     assert np.allclose(X.std(axis=0)[features.std_ != 1], 1, atol=1e-3)
     described = X * features.std_ + features.mean_
@@ -56,9 +61,31 @@ def test_features_match_the_plain_loops_and_are_standardized():
     np.testing.assert_allclose(features.transform(images), X, atol=1e-4)
 
 
+@pytest.mark.parametrize("sample", [10, 1000])
+def test_rows_are_projected_on_the_principal_axes_of_their_unit_length_sums(monkeypatch, sample):
+    """The projection keeps the unit rows' distances (all axes kept here); the axes may come from a sample."""
+    monkeypatch.setattr(patches, "AXES_IMAGES", sample)
+    images, _ = striped()
+    whole = PatchFeatures(size=(12, 12), patch=4, stride=2, centroids=10, components=0).fit(images)
+    projected = PatchFeatures(size=(12, 12), patch=4, stride=2, centroids=10, components=200)
+    X = projected.fit_transform(images)
+    assert X.dtype == np.float32 and X.shape == (24, min(24, sample))
+    np.testing.assert_allclose(projected.transform(images), X, atol=1e-4)
+    if sample < len(images):
+        return
+    np.testing.assert_allclose(np.square(X).mean(), 1, rtol=1e-3)
+    unit = whole.transform(images)
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    np.testing.assert_allclose(_distances(X) * projected.axes_scale_, _distances(unit), atol=1e-3)
+
+
+def _distances(rows):
+    return np.sqrt(((rows[:, None] - rows[None]) ** 2).sum(-1))
+
+
 def test_patch_features_tell_apart_what_pixels_do_not():
     def nearest_neighbour_accuracy(X, labels):
-        distances = ((X[:, None] - X[None]) ** 2).sum(-1)
+        distances = _distances(X)
         np.fill_diagonal(distances, np.inf)
         return (labels[distances.argmin(axis=1)] == labels).mean()
 
@@ -76,6 +103,7 @@ def test_saved_features_describe_a_query_alike_and_a_seed_fixes_them(tmp_path):
     fitted = PatchFeatures(size=(12, 12), patch=4, centroids=8, seed=3).fit(images)
     settings = fitted.save(tmp_path)
     assert settings["type"] == "patches" and settings["n_centroids"] == 8 and settings["n_images"] == 24
+    assert settings["grid"] == 4 and settings["n_features"] == fitted.transform(images[:1]).shape[1]
     loaded = PatchFeatures.load(tmp_path, settings)
     np.testing.assert_array_equal(loaded.transform(images[:1]), fitted.transform(images[:1]))
     again = PatchFeatures(size=(12, 12), patch=4, centroids=8, seed=3).fit(images)
@@ -89,15 +117,30 @@ def test_large_collections_are_sampled_and_small_ones_give_fewer_centroids():
     sampled = PatchFeatures(size=(12, 12), patch=4, centroids=8, samples=100).fit(images)
     assert len(sampled.centroids_) == 8
     flat = np.full((3, 12, 12, 3), 90, dtype=np.uint8)  # every patch the same
-    features = PatchFeatures(size=(12, 12), patch=4, centroids=8)
-    X = features.fit_transform(flat)
-    assert len(features.centroids_) == 1 and X.shape == (3, 4) and np.isfinite(X).all()
+    for components, width in ((0, 4 * 4), (512, 3)):  # 4 x 4 cells of the one centroid; 3 axes for 3 rows
+        features = PatchFeatures(size=(12, 12), patch=4, centroids=8, components=components)
+        X = features.fit_transform(flat)
+        assert len(features.centroids_) == 1 and X.shape == (3, width) and np.isfinite(X).all()
+
+
+def test_features_saved_before_the_grid_load_as_quadrant_sums(tmp_path):
+    images, _ = striped()
+    fitted = PatchFeatures(size=(12, 12), patch=4, centroids=8, grid=2, components=0).fit(images)
+    settings = fitted.save(tmp_path)
+    for key in ("grid", "components", "n_features"):
+        del settings[key]
+    loaded = PatchFeatures.load(tmp_path, settings)
+    assert (loaded.grid, loaded.components) == (2, 0)
+    np.testing.assert_array_equal(loaded.transform(images), fitted.transform(images))
 
 
 @pytest.mark.parametrize("settings, message", [
     ({"patch": 13}, "patch must be"),
     ({"stride": 0}, "stride must be"),
     ({"centroids": 2.5}, "centroids must be"),
+    ({"grid": 0}, "grid must be a whole number"),
+    ({"grid": 5}, "grid must be at most 4, the patches across an image, not 5"),
+    ({"components": -1}, "components must be a whole number, 0 or more"),
 ])
 def test_bad_settings_are_refused(settings, message):
     images, _ = striped(per_class=2)

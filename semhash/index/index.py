@@ -7,7 +7,7 @@ Its data files, in the generation folder its manifest names (see `store`):
                     and annoy.ann
     vocabulary.txt  text: the terms, one a line with its document frequency
     lexicon.npz     text: jieba's word frequencies, so queries segment exactly as indexing did
-    patches.npz     images described by patch features: whitening, centroids, column statistics
+    patches.npz     images described by patch features: whitening, centroids, column statistics, axes
     pixels.npz      images taken as pixels: the per-channel mean and deviation that standardize them
     encoder.keras   the encoder in Keras' format
     encoder.npz     the same encoder's weights and bit thresholds, for numpy inference
