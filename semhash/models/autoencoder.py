@@ -176,14 +176,13 @@ class StackedAutoencoder:
             raise SemhashError(
                 f"unknown neighbour_metric {self.neighbour_metric!r}; choose from {', '.join(NEIGHBOUR_METRICS)}"
             )
-        if self.code_noise != "auto" and (isinstance(self.code_noise, bool) or not isinstance(self.code_noise, (int, float))
-                                          or not 0 <= self.code_noise < math.inf):
+        if self.code_noise != "auto" and not _non_negative(self.code_noise):
             raise SemhashError(f"code_noise must be a number, 0 or more, or 'auto', not {self.code_noise!r}")
         if self.code_layer not in CODE_LAYERS:
             raise SemhashError(f"unknown code_layer {self.code_layer!r}; choose from {', '.join(CODE_LAYERS)}")
         for name in ("kl_weight", "sparsity"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+            if not _non_negative(value):
                 raise SemhashError(f"{name} must be a number, 0 or more, not {value!r}")
         if n_rows < 2:
             raise SemhashError(f"need at least 2 rows to learn codes from, got {n_rows}; add documents")
@@ -580,6 +579,11 @@ class ConvStackedAutoencoder(StackedAutoencoder):
         found = (X.shape[1] // scale) * (X.shape[2] // scale) * self.weights_[-2][0].shape[3]
         if X.shape[3] != channels or found != flat:
             raise SemhashError(f"images shaped {X.shape[1:]} do not fit a model fitted on other images")
+
+
+def _non_negative(value):
+    """Whether a setting is a finite number, 0 or more (not a bool, which Python counts as one)."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and 0 <= value < math.inf
 
 
 ARCHITECTURES = {model.arch: model for model in (StackedAutoencoder, ConvStackedAutoencoder)}
