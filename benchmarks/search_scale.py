@@ -6,7 +6,9 @@
 For each size, code length and kind of codes (random; or "learned": a few thousand random
 centres, each copied with up to three random bit flips, so that many codes repeat exactly, as
 learned codes do), it times per query (the median over --queries queries, one query at a time)
-top-1, 10 and 100 by: semhash's exact scan (`ExactScan`); the previous scan, kept below as
+top-1, 10 and 100 by: semhash's exact scan, as the compiled loop that a process uses once its scans
+repay loading it (`binary.scan(..., compiled=True)`) and as the numpy scan (`compiled=False`),
+taking turns with faiss' `IndexBinaryFlat` query by query; the previous scan, kept below as
 `previous_nearest` (the byte-by-byte scan that argpartitioned every distance; skipped past
 1,000,000 codes); multi-index hashing (`MultiIndexHashing` at its default substrings, with the time
 to build its tables); Annoy (`AnnoyBackend` at its defaults, up to --annoy-max codes, with its
@@ -14,8 +16,8 @@ build time); and, where faiss is installed (it is no dependency of semhash), fai
 `IndexBinaryFlat` and `IndexBinaryMultiHash` (the same substrings as semhash's, --faiss-nflip
 bits flipped per substring when probing: approximate, so its recall is reported).
 Recall is against the exact answer, counting an item whose distance is no worse than the exact
-k-th (`metrics.recall_at_k`). The scan's answers are checked identical to the previous scan's.
---chunk-bytes times the scan again with other chunk sizes. Prints a Markdown table.
+k-th (`metrics.recall_at_k`). The scan's answers are checked identical to the numpy scan's and the
+previous scan's. --chunk-bytes times the numpy scan again with other chunk sizes. Prints a Markdown table.
 """
 
 import os
@@ -79,14 +81,23 @@ def generate(kind, n, n_bits, n_queries, rng):
     return copies(n), copies(n_queries)
 
 
+def timed_together(searches, queries):
+    """{name: (median ms per query, the answers)} for each search in `searches` by name, taking
+    turns query by query, so that the host's load, which moves from second to second here,
+    weighs on each of them alike."""
+    seconds = {name: [] for name in searches}
+    answers = {name: [] for name in searches}
+    for query in queries:
+        for name, search in searches.items():
+            started = time.perf_counter()
+            answers[name].append(search(query))
+            seconds[name].append(time.perf_counter() - started)
+    return {name: (1000 * statistics.median(seconds[name]), answers[name]) for name in searches}
+
+
 def timed(search, queries):
     """(median ms per query, the answers)."""
-    seconds, answers = [], []
-    for query in queries:
-        started = time.perf_counter()
-        answers.append(search(query))
-        seconds.append(time.perf_counter() - started)
-    return 1000 * statistics.median(seconds), answers
+    return timed_together({"search": search}, queries)["search"]
 
 
 def measure(kind, n, n_bits, args, rng):
@@ -114,18 +125,28 @@ def measure(kind, n, n_bits, args, rng):
         row["annoy_build_s"] = round(time.perf_counter() - started, 1)
     for k in KS:
         cell = {}
-        cell["scan_ms"], exact = timed(lambda q: scan.search(q, k), queries)
+        searches = {"scan": lambda q: binary.scan(scan.words, q, k, compiled=True),
+                    "numpy_scan": lambda q: binary.scan(scan.words, q, k, compiled=False)}
+        if faiss_index is not None:
+            searches["faiss"] = lambda q: faiss_index.search(q[None], k)[0][0]
+        together = timed_together(searches, queries)
+        cell["scan_ms"], exact = together["scan"]
+        cell["numpy_scan_ms"], numpy_answers = together["numpy_scan"]
+        for (rows, distances), (numpy_rows, numpy_distances) in zip(exact, numpy_answers, strict=True):
+            assert np.array_equal(rows, numpy_rows) and np.array_equal(distances, numpy_distances)
         exact_distances = np.array([distances for _, distances in exact])
         for chunk_bytes in args.chunk_bytes:
-            cell[f"scan_ms_chunk_{chunk_bytes}"], _ = timed(lambda q: binary.scan(scan.words, q, k, chunk_bytes), queries)
+            cell[f"scan_ms_chunk_{chunk_bytes}"], _ = timed(
+                lambda q: binary.scan(scan.words, q, k, chunk_bytes, compiled=False), queries)
         if n <= PREVIOUS_MAX and not args.no_previous:
             cell["previous_ms"], previous = timed(lambda q: previous_nearest(packed, q, k), queries)
             for (rows, distances), (old_rows, old_distances) in zip(exact, previous, strict=True):
                 assert np.array_equal(rows, old_rows) and np.array_equal(distances, old_distances)
         if faiss_index is not None:
-            cell["faiss_ms"], found = timed(lambda q: faiss_index.search(q[None], k)[0][0], queries)
+            cell["faiss_ms"], found = together["faiss"]
             cell["faiss_recall"] = round(recall_at_k(exact_distances, found), 4)
             cell["scan_over_faiss"] = round(cell["scan_ms"] / cell["faiss_ms"], 2)
+            cell["numpy_scan_over_faiss"] = round(cell["numpy_scan_ms"] / cell["faiss_ms"], 2)
         cell["mih_ms"], found = timed(lambda q: mih.search(q, k)[1], queries)
         cell["mih_recall"] = round(recall_at_k(exact_distances, found), 4)
         cell["scan_over_mih"] = round(cell["scan_ms"] / cell["mih_ms"], 1)
@@ -167,14 +188,16 @@ def mih_markdown(rows):
 
 
 def markdown(rows, chunk_bytes):
-    lines = ["| codes | bits | kind (distinct) | k | scan ms | previous scan ms | faiss ms | scan / faiss "
-             "| faiss recall | Annoy ms | Annoy recall | Annoy build s |" + "".join(f" scan ms, {c // 1024} KiB chunks |" for c in chunk_bytes),
-             "|---|---|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(chunk_bytes)]
+    lines = ["| codes | bits | kind (distinct) | k | scan ms | numpy scan ms | previous scan ms | faiss ms | scan / faiss "
+             "| numpy scan / faiss | faiss recall | Annoy ms | Annoy recall | Annoy build s |"
+             + "".join(f" numpy scan ms, {c // 1024} KiB chunks |" for c in chunk_bytes),
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(chunk_bytes)]
     for row in rows:
         for k, cell in row["ks"].items():
             lines.append(
                 first_cells(row, k, cell)
-                + f"| {number(cell.get('previous_ms'))} | {number(cell.get('faiss_ms'))} | {number(cell.get('scan_over_faiss'))} "
+                + f"| {number(cell['numpy_scan_ms'])} | {number(cell.get('previous_ms'))} | {number(cell.get('faiss_ms'))} "
+                f"| {number(cell.get('scan_over_faiss'))} | {number(cell.get('numpy_scan_over_faiss'))} "
                 f"| {number(cell.get('faiss_recall'), 3)} | {number(cell.get('annoy_ms'))} | {number(cell.get('annoy_recall'), 3)} | {row.get('annoy_build_s', '')} |"
                 + "".join(f" {number(cell[f'scan_ms_chunk_{c}'])} |" for c in chunk_bytes)
             )

@@ -1,4 +1,8 @@
+import subprocess
+import sys
+
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -65,6 +69,49 @@ def test_the_scan_is_the_brute_force_answer_with_ties_in_database_order(database
     assert rows.dtype == distances.dtype == np.int64
     np.testing.assert_array_equal(rows, expected_rows)
     np.testing.assert_array_equal(distances, expected)
+
+
+@settings(max_examples=300, deadline=None)
+@given(databases())
+def test_the_compiled_scan_is_the_brute_force_answer_with_ties_in_database_order(database):
+    bits, query, k, _ = database
+    rows, distances = binary.scan(binary.words(binary.pack(bits)), binary.pack(query[None])[0], k, compiled=True)
+    expected_rows, expected = brute_force(bits, query, k)
+    assert rows.dtype == distances.dtype == np.int64
+    np.testing.assert_array_equal(rows, expected_rows)
+    np.testing.assert_array_equal(distances, expected)
+
+
+def test_the_compiled_and_the_numpy_scan_agree_on_many_repeated_codes():
+    rng = np.random.default_rng(0)
+    centres = rng.integers(0, 256, (50, 8), dtype=np.uint8)  # many exact repeats: ties everywhere
+    packed = centres[rng.integers(0, 50, 100_000)]
+    packed[::7] ^= rng.integers(0, 256, packed[::7].shape, dtype=np.uint8)
+    view = binary.words(packed)
+    for query in (packed[5], rng.integers(0, 256, 8, dtype=np.uint8)):
+        for k in (1, 100, 3000):
+            compiled, numpy_scan = binary.scan(view, query, k, compiled=True), binary.scan(view, query, k, compiled=False)
+            np.testing.assert_array_equal(compiled[0], numpy_scan[0])
+            np.testing.assert_array_equal(compiled[1], numpy_scan[1])
+
+
+SCANS_THEN_MODULES = """
+import sys, numpy as np
+from semhash.codes import binary
+binary.COMPILED_SCAN_AFTER_SECONDS = {after}
+codes = np.random.default_rng(0).integers(0, 256, (20_000, 8), dtype=np.uint8)
+view = binary.words(codes)
+for row in range(20):
+    assert binary.scan(view, codes[row], 10)[0][0] == row
+print("numba" in sys.modules, "semhash.codes.kernel" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("after, loaded", [(60.0, "False False"), (0.001, "True True")])
+def test_numba_loads_only_once_the_numpy_scans_have_taken_their_time(after, loaded):
+    """A process of a few scans never loads numba; one whose scans passed the allowance does."""
+    ran = subprocess.run([sys.executable, "-c", SCANS_THEN_MODULES.format(after=after)], capture_output=True, text=True, check=True)
+    assert ran.stdout.strip() == loaded
 
 
 @settings(max_examples=200, deadline=None)

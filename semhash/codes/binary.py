@@ -1,5 +1,7 @@
 """Binary codes: packed eight bits to a byte, compared by Hamming distance."""
 
+import time
+
 import numpy as np
 
 
@@ -25,6 +27,13 @@ WORD_BYTES = 8
 SCAN_CHUNK_BYTES = 1 << 19
 # The scan's first read: few enough rows that the cut-off it gives costs little to find.
 FIRST_ROWS = 2048
+# The compiled loop (`kernel`) scans in about two thirds of the numpy scan's time, but loading
+# numba costs a process about a second and 130 MB. So `scan` loads it once the process's numpy
+# scans have taken this long: ski rental, which never spends much more than twice what the better
+# choice in hindsight would have, and a process answering a few queries, as `semhash query` does,
+# never pays for it (docs/RESULTS.md, "The compiled scan").
+COMPILED_SCAN_AFTER_SECONDS = 1.0
+_numpy_scan_seconds = 0.0
 
 
 def words(packed):
@@ -41,12 +50,17 @@ def words(packed):
     return np.ascontiguousarray(as_words.T)
 
 
+def _query_words(query):
+    """The packed code `query` as 64-bit words, as `words` makes them for a database."""
+    return words(np.asarray(query, dtype=np.uint8)[None])[:, 0]
+
+
 def _chunk_distances(words_view, query, chunk_bytes, first_rows=None):
     """(first row, distances) for a chunk of rows of `words_view` at a time: the Hamming distances
     (XOR and popcount, summed over words) to the packed code `query`. The distances are a buffer
     the next chunk overwrites. `first_rows`: a smaller first chunk."""
     n_words, n_rows = words_view.shape
-    query = words(np.asarray(query, dtype=np.uint8)[None])[:, 0]
+    query = _query_words(query)
     dtype = np.min_scalar_type(64 * n_words)
     chunk = max(chunk_bytes // (WORD_BYTES * n_words), 1)
     xor, counts, distances = np.empty(chunk, np.uint64), np.empty(chunk, np.uint8), np.empty(chunk, dtype)
@@ -75,9 +89,11 @@ def within(words_view, query, radius, chunk_bytes=SCAN_CHUNK_BYTES):
     return np.concatenate(rows), np.concatenate(distances)
 
 
-def scan(words_view, query, k, chunk_bytes=SCAN_CHUNK_BYTES):
+def scan(words_view, query, k, chunk_bytes=SCAN_CHUNK_BYTES, compiled=None):
     """The `k` rows of `words_view` (see `words`) nearest to the packed code `query` by exact
     Hamming scan: (rows, distances), both int64, nearest first; ties keep database order.
+    `compiled`: run the compiled loop (`kernel.scan`) rather than numpy; by default, once this
+    process's numpy scans have taken COMPILED_SCAN_AFTER_SECONDS. Both give the same answer.
 
     The distances of a chunk of rows at a time (XOR and popcount, summed over words) are
     compared with a cut-off: once k rows at distance <= d are held, a later row can enter only
@@ -86,9 +102,23 @@ def scan(words_view, query, k, chunk_bytes=SCAN_CHUNK_BYTES):
     distances (a counting sort: numpy sorts 8- and 16-bit integers by radix), which lowers d.
     No distance outside the rows held is ever sorted.
     """
-    n_words, n_rows = words_view.shape
-    k = min(k, n_rows)
-    farthest = 64 * n_words
+    global _numpy_scan_seconds
+    k = min(k, words_view.shape[1])
+    if compiled is None:
+        compiled = _numpy_scan_seconds >= COMPILED_SCAN_AFTER_SECONDS
+    if compiled and k > 0:
+        from semhash.codes import kernel  # numba loads only once the scans repay it
+
+        return kernel.scan(words_view, _query_words(query), k)
+    started = time.perf_counter()
+    answer = _numpy_scan(words_view, query, k, chunk_bytes)
+    _numpy_scan_seconds += time.perf_counter() - started
+    return answer
+
+
+def _numpy_scan(words_view, query, k, chunk_bytes):
+    """`scan` in numpy, for k no more than the rows."""
+    farthest = 64 * len(words_view)
     dtype = np.min_scalar_type(farthest)
     cutoff = farthest + 1  # gather rows nearer than this: every row until k are held
     held_rows, held_distances, held = [np.empty(0, np.int64)], [np.empty(0, dtype)], 0
