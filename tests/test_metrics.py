@@ -88,18 +88,18 @@ def test_a_query_with_no_relevant_item_has_average_precision_zero():
     assert metrics.mean_average_precision(relevant, 3) == pytest.approx((0 + 1 / 2) / 2)
 
 
-def test_radius_precision_by_hand():
-    args = (packed(DB_BITS), packed(QUERY_BITS), DB_LABELS, QUERY_LABELS)
+def test_the_precision_within_a_radius_by_hand():
+    precision, _ = metrics.pr_curve(packed(DB_BITS), packed(QUERY_BITS), DB_LABELS, QUERY_LABELS, 4)
     # radius 2: query 0 gets rows 0 1 4 2, two of them a: 2/4; query 1 gets rows 5 3 2, two b: 2/3
-    assert metrics.radius_precision(*args) == pytest.approx((2 / 4 + 2 / 3) / 2)
+    assert precision[2] == pytest.approx((2 / 4 + 2 / 3) / 2)
     # radius 0: each query finds only its own code, which is relevant
-    assert metrics.radius_precision(*args, radius=0) == 1.0
+    assert precision[0] == 1.0
 
 
 def test_a_query_with_nothing_within_the_radius_counts_as_precision_zero():
     # 0101 is 1 to 3 bits from every database code, so nothing is at distance 0
-    args = (packed(DB_BITS), packed(["0101", "0000"]), DB_LABELS, ["a", "a"])
-    assert metrics.radius_precision(*args, radius=0) == pytest.approx((0 + 1) / 2)
+    precision, _ = metrics.pr_curve(packed(DB_BITS), packed(["0101", "0000"]), DB_LABELS, ["a", "a"], 4)
+    assert precision[0] == pytest.approx((0 + 1) / 2)
 
 
 def test_pr_curve_by_hand():

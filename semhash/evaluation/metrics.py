@@ -3,8 +3,8 @@
 Every query is ranked against the whole database by Hamming distance here (real-valued
 distances: `neighbours.real_ranking`), ties broken by a seeded permutation as `neighbours`
 explains. Ranking gives (rows, distances); `relevance` turns rows into a boolean matrix (same label as
-the query) that `precision_at` and `mean_average_precision` score. `radius_precision` and
-`pr_curve` score the set of items within a Hamming radius instead, from per-query counts of
+the query) that `precision_at` and `mean_average_precision` score. `pr_curve` scores the set
+of items within each Hamming radius instead, from per-query counts of
 the database at each distance. `recall_at_k` scores an approximate search (Annoy) against the
 exact ranking.
 """
@@ -66,22 +66,13 @@ def _by_radius(db_packed, query_packed, db_labels, query_labels):
     return precision, recall
 
 
-def radius_precision(db_packed, query_packed, db_labels, query_labels, radius=2):
-    """Mean over queries of the share of relevant items within Hamming distance `radius`.
-
-    A query with nothing within the radius counts as precision 0, the usual convention in the
-    hashing literature (ITQ, KSH), so that a code which retrieves nothing is not rewarded.
-    """
-    precision, _ = _by_radius(db_packed, query_packed, db_labels, query_labels)
-    return float(precision[:, min(radius, precision.shape[1] - 1)].mean())
-
-
 def pr_curve(db_packed, query_packed, db_labels, query_labels, n_bits):
     """Precision and recall of the set within Hamming radius r, for r = 0 .. n_bits.
 
     Returns (precision, recall), each (n_bits + 1,): macro averages, the mean over queries
-    of each query's precision and recall, with an empty set counted as precision 0 (as in
-    `radius_precision`).
+    of each query's precision and recall. A query with nothing within the radius counts as
+    precision 0, the usual convention in the hashing literature (ITQ, KSH), so that a code which
+    retrieves nothing is not rewarded; precision[2] is their "precision within Hamming radius 2".
     """
     precision, recall = _by_radius(db_packed, query_packed, db_labels, query_labels)
     return precision[:, : n_bits + 1].mean(axis=0), recall[:, : n_bits + 1].mean(axis=0)

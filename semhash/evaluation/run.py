@@ -161,8 +161,8 @@ class Evaluation:
         seconds = {"train_seconds": round(train_seconds, 2), "encode_seconds": round(encoded - fitted, 2),
                    "rank_seconds": round(ranked - encoded, 2)}
         row = self._row(method, bits, metrics.relevance(rows, *self._labels), seconds)
-        row["precision_radius_2"] = round(metrics.radius_precision(db_codes, query_codes, *self._labels, radius=2), 4)
         precision, recall = metrics.pr_curve(db_codes, query_codes, *self._labels, bits)
+        row["precision_radius_2"] = round(float(precision[min(2, bits)]), 4)
         row["pr_curve"] = {"precision": np.round(precision, 4).tolist(), "recall": np.round(recall, 4).tolist()}
         if method.startswith("semhash"):
             row["annoy"] = self._annoy(db_bits, db_codes, query_codes, distances[:, :ANNOY_K])
