@@ -2,12 +2,15 @@
 
 import json
 
+import numpy as np
 from click.testing import CliRunner
 from conftest import json_lines, write_corpus
 from PIL import Image
 from test_images import ARCHIVE_ORDER, write_archive, write_python_folder
 
 from semhash.cli import cli
+from semhash.evaluation import run
+from semhash.evaluation.run import Evaluation
 from semhash.sources import datasets
 
 
@@ -85,3 +88,12 @@ def test_variants_add_a_row_for_each_code_layer_variant(tmp_path):
     rows = json_lines(result.stdout)
     assert [row["method"] for row in rows] == ["semhash", "semhash-variational", "semhash-l1"]
     assert all(0 <= row["precision_at_100"] <= 1 for row in rows)
+
+
+def test_annoy_is_checked_on_a_seeded_sample_of_many_queries_and_on_all_of_a_few():
+    evaluation = Evaluation("20newsgroups", seed=3)
+    sample = evaluation._annoy_sample(7532)
+    assert len(sample) == len(set(sample.tolist())) == run.ANNOY_QUERIES and sample.max() < 7532
+    assert np.array_equal(sample, np.sort(sample)) and np.array_equal(sample, Evaluation("x", seed=3)._annoy_sample(7532))
+    assert not np.array_equal(sample, Evaluation("x", seed=4)._annoy_sample(7532))
+    assert evaluation._annoy_sample(40).tolist() == list(range(40))
