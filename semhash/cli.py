@@ -132,6 +132,9 @@ def model_options(command):
                      help=f"Epochs of greedy pretraining for each layer [default: {described('pretrain_epochs')}]."),
         click.option("--epochs", type=click.IntRange(0),
                      help=f"Epochs of end-to-end fine-tuning [default: {described('epochs')}]."),
+        click.option("--min-steps", type=click.IntRange(0),
+                     help="Fine-tune for at least this many updates, adding epochs on a small corpus "
+                          f"[default: {described('min_steps')}]."),
         click.option("--neighbours", type=click.IntRange(0),
                      help="Rebuild each item mixed with this many of its nearest items, so near items share codes; "
                           f"0 rebuilds each alone [default: {described('neighbours')}]."),
@@ -288,9 +291,6 @@ def index_name(path):
 @click.option("--bits", type=click.IntRange(1, 1024), default=BITS, show_default=True, help="Bits per code.")
 @coder_option
 @model_options
-@click.option("--min-steps", type=click.IntRange(0),
-              help=f"Fine-tune for at least this many updates, adding epochs on a small corpus "
-                   f"[default: {described('min_steps')}].")
 @click.option("--batch-size", callback=batch_size,
               help=f"Rows per training step; auto is a 32nd of the corpus, between 16 and 128 "
                    f"[default: {described('batch_size')}].")
@@ -756,15 +756,15 @@ def bit_lengths(ctx, param, value):
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars on stderr.")
 @click.option("--plain", is_flag=True, help="Print the Markdown tables instead of JSON lines.")
 def evaluate(corpus, data_dir, bits, json_path, markdown_path, plot_path, labels, no_baselines, variants, arch, coder,
-             feature_kind, centroids, hidden, filters, pretrain_epochs, epochs, neighbours, neighbour_weight, code_layer,
-             sparsity, queries, query_share, seed, quiet, plain):
+             feature_kind, centroids, hidden, filters, pretrain_epochs, epochs, min_steps, neighbours, neighbour_weight,
+             code_layer, sparsity, queries, query_share, seed, quiet, plain):
     """Score semhash beside exact search, LSH, PCAH and PCA-ITQ on CORPUS: 20newsgroups,
     thucnews or cifar10 (read from --data), or a folder of text files in label subfolders."""
     from .evaluation.run import Evaluation, markdown, plot
 
     overrides = settings_given(hidden=hidden, filters=filters, pretrain_epochs=pretrain_epochs, epochs=epochs,
-                               neighbours=neighbours, neighbour_weight=neighbour_weight, code_layer=code_layer,
-                               sparsity=sparsity)
+                               min_steps=min_steps, neighbours=neighbours, neighbour_weight=neighbour_weight,
+                               code_layer=code_layer, sparsity=sparsity)
     chosen_features(IMAGES, arch=arch, feature_kind=feature_kind, centroids=centroids)  # misuse, named before any work
     evaluation = Evaluation(corpus, data_dir, bits=bits, supervised=labels, baselines=not no_baselines,
                             variants=variants, arch=arch, coder=coder,
