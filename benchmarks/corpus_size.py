@@ -2,7 +2,7 @@
 train posts as the database, a seeded sample of the test posts as queries.
 
     python benchmarks/corpus_size.py --data ../shared/data --sizes 250 1000 4000 --bits 32 64
-    python benchmarks/corpus_size.py --data ../shared/data --sizes 250 1000 4000 --bits 32 64 --model '{"min_steps": 400}' --no-baseline
+    python benchmarks/corpus_size.py --data ../shared/data --sizes 250 1000 4000 --bits 32 64 --model '{"min_steps": 400, "min_pretrain_steps": 0}' --no-baseline
 
 Prints one JSON line a size and length: for each coder, precision at depth n/40 (at most 100; a
 newsgroup holds about n/20 posts) and mAP over the whole database, and its fitting seconds.

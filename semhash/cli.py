@@ -135,6 +135,9 @@ def model_options(command):
         click.option("--min-steps", type=click.IntRange(0),
                      help="Fine-tune for at least this many updates, adding epochs on a small corpus "
                           f"[default: {described('min_steps')}]."),
+        click.option("--min-pretrain-steps", type=click.IntRange(0),
+                     help="Pretrain each layer for at least this many updates, adding epochs on a small corpus "
+                          f"[default: {described('min_pretrain_steps')}]."),
         click.option("--neighbours", type=click.IntRange(0),
                      help="Rebuild each item mixed with this many of its nearest items, so near items share codes; "
                           f"0 rebuilds each alone [default: {described('neighbours')}]."),
@@ -324,7 +327,7 @@ def index(ctx, corpus_path, output, kind, lines, text_field, id_field, label_fie
           patterns, max_document_bytes, follow_links, split, size, max_image_pixels,
           arch, feature_kind, centroids, bits, coder, hidden, filters,
           pretrain_epochs, epochs, code_layer, sparsity,
-          min_steps, batch_size, learning_rate, binarize, neighbours, neighbour_weight, max_features, min_df, max_df,
+          min_steps, min_pretrain_steps, batch_size, learning_rate, binarize, neighbours, neighbour_weight, max_features, min_df, max_df,
           weighting, user_dict, backend, trees, seed, retrain, quiet, plain):
     """Index PATH: a folder of text files (.txt and .md by default), a file of one document a row
     (.jsonl, .csv, .tsv, .parquet, or a text file with --lines), a folder of images, or CIFAR-10 (the
@@ -352,7 +355,8 @@ def index(ctx, corpus_path, output, kind, lines, text_field, id_field, label_fie
     if source_kind != "lines":
         misplaced(ctx, ("train_sample", "workers", "scheduler"), source_kind)
     misplaced(ctx, ("filters",) if arch == "dense" else ("hidden",), f"a {arch} model")
-    training = settings_given(pretrain_epochs=pretrain_epochs, epochs=epochs, min_steps=min_steps, batch_size=batch_size,
+    training = settings_given(pretrain_epochs=pretrain_epochs, epochs=epochs, min_steps=min_steps,
+                              min_pretrain_steps=min_pretrain_steps, batch_size=batch_size,
                               learning_rate=learning_rate, binarize=binarize, neighbours=neighbours,
                               neighbour_weight=neighbour_weight, hidden=hidden or None, filters=filters or None,
                               code_layer=code_layer, sparsity=sparsity)
@@ -756,14 +760,14 @@ def bit_lengths(ctx, param, value):
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars on stderr.")
 @click.option("--plain", is_flag=True, help="Print the Markdown tables instead of JSON lines.")
 def evaluate(corpus, data_dir, bits, json_path, markdown_path, plot_path, labels, no_baselines, variants, arch, coder,
-             feature_kind, centroids, hidden, filters, pretrain_epochs, epochs, min_steps, neighbours, neighbour_weight,
-             code_layer, sparsity, queries, query_share, seed, quiet, plain):
+             feature_kind, centroids, hidden, filters, pretrain_epochs, epochs, min_steps, min_pretrain_steps, neighbours,
+             neighbour_weight, code_layer, sparsity, queries, query_share, seed, quiet, plain):
     """Score semhash beside exact search, LSH, PCAH and PCA-ITQ on CORPUS: 20newsgroups,
     thucnews or cifar10 (read from --data), or a folder of text files in label subfolders."""
     from .evaluation.run import Evaluation, markdown, plot
 
     overrides = settings_given(hidden=hidden, filters=filters, pretrain_epochs=pretrain_epochs, epochs=epochs,
-                               min_steps=min_steps, neighbours=neighbours, neighbour_weight=neighbour_weight,
+                               min_steps=min_steps, min_pretrain_steps=min_pretrain_steps, neighbours=neighbours, neighbour_weight=neighbour_weight,
                                code_layer=code_layer, sparsity=sparsity)
     chosen_features(IMAGES, arch=arch, feature_kind=feature_kind, centroids=centroids)  # misuse, named before any work
     evaluation = Evaluation(corpus, data_dir, bits=bits, supervised=labels, baselines=not no_baselines,

@@ -33,10 +33,10 @@ PARTITION_ROWS = 10_000
 # against .230); the conv model gets fewer, dearer epochs (its constructor declares them). Rebuilding each image mixed with its 10
 # nearest hurt on pixels (.221 against .232) and helped on patch features (.312 against .298), where
 # near images share a class far more often, so only the dense model on patch features rebuilds neighbours.
-# The text default of 780 fine-tuning updates was measured on text alone; image folders keep 400 (CIFAR-10
-# makes 1,955 in its 5 epochs either way).
+# The text defaults' floors of 780 fine-tuning and 390 pretraining updates were measured on text alone; image
+# folders keep 400 and none (CIFAR-10 makes 1,955 and 1,173 in its 5 and 3 epochs either way).
 _DENSE_IMAGES = {"hidden": (1024,), "output_loss": "mse", "code_noise": 4.0, "pretrain_epochs": 3, "epochs": 5,
-                 "min_steps": 400, "neighbour_metric": "euclidean"}
+                 "min_steps": 400, "min_pretrain_steps": 0, "neighbour_metric": "euclidean"}
 MODELS = {
     # (what is indexed, the model, the features it reads): settings over the model class's own
     ("text", "dense", "text"): {},

@@ -20,7 +20,8 @@ def test_evaluate_writes_json_markdown_and_plot(tmp_path):
     out.mkdir()
     result = CliRunner().invoke(cli, [
         "evaluate", str(corpus), "--bits", "8,16", "--labels", "--hidden", "32", "--pretrain-epochs", "2",
-        "--epochs", "2", "--min-steps", "300", "--json", str(out / "rows.json"), "--markdown", str(out / "table.md"),
+        "--epochs", "2", "--min-steps", "300", "--min-pretrain-steps", "0", "--json", str(out / "rows.json"),
+        "--markdown", str(out / "table.md"),
         "--plot", str(out / "plot.png"), "--quiet",
     ])
     assert result.exit_code == 0, result.output
@@ -71,7 +72,7 @@ def test_cifar_baselines_run_on_pixels_and_on_the_patch_features_semhash_reads(t
     write_archive(write_python_folder(tmp_path / "src" / "cifar-10-batches-py"), data / datasets.CIFAR, ARCHIVE_ORDER)
     result = CliRunner().invoke(cli, ["evaluate", "cifar10", "--data", str(data), "--bits", "8", "--centroids", "8",
                                       "--hidden", "16", "--pretrain-epochs", "1", "--epochs", "1", "--min-steps", "0",
-                                      "--quiet"])
+                                      "--min-pretrain-steps", "0", "--quiet"])
     assert result.exit_code == 0, result.output
     methods = [row["method"] for row in json_lines(result.stdout)]
     assert methods == ["exact-euclidean", "exact-euclidean-patches", "lsh", "pcah", "pca-itq", "lsh-patches",
@@ -85,7 +86,7 @@ def test_variants_add_a_row_for_each_code_layer_variant(tmp_path):
     corpus = write_corpus(tmp_path / "corpus", per_topic=12)
     result = CliRunner().invoke(cli, ["evaluate", str(corpus), "--bits", "8", "--variants", "--no-baselines",
                                       "--hidden", "16", "--pretrain-epochs", "1", "--epochs", "1", "--min-steps", "0",
-                                      "--quiet"])
+                                      "--min-pretrain-steps", "0", "--quiet"])
     assert result.exit_code == 0, result.output
     rows = json_lines(result.stdout)
     assert [row["method"] for row in rows] == ["semhash", "semhash-variational", "semhash-l1"]

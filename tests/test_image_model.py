@@ -7,7 +7,7 @@ from semhash.errors import SemhashError
 from semhash.features.pixels import PixelFeatures
 from semhash.models.autoencoder import ConvStackedAutoencoder, StackedAutoencoder, load_model
 
-TINY = {"bits": 8, "pretrain_epochs": 2, "epochs": 4, "min_steps": 0, "batch_size": 8}
+TINY = {"bits": 8, "pretrain_epochs": 2, "epochs": 4, "min_steps": 0, "min_pretrain_steps": 0, "batch_size": 8}
 
 
 def class_images(per_class=16, size=16, seed=0):

@@ -47,6 +47,16 @@ def test_fine_tuning_makes_at_least_min_steps_updates(X):
     assert len(model.history_["finetune"]) == model.history_["finetune_epochs"]
 
 
+def test_each_pretraining_layer_makes_at_least_min_pretrain_steps_updates(X):
+    settings = {**TINY_MODEL, "hidden": (8,), "pretrain_epochs": 1, "epochs": 1, "min_pretrain_steps": 20}
+    model = StackedAutoencoder(**settings).fit(X)
+    steps_per_epoch = -(-X.shape[0] // TINY_MODEL["batch_size"])
+    assert [len(losses) for losses in model.history_["pretrain"]] == [-(-20 // steps_per_epoch)] * 2
+    assert -(-20 // steps_per_epoch) > 1
+    unextended = StackedAutoencoder(**{**settings, "pretrain_epochs": 0}).fit(X)
+    assert [len(losses) for losses in unextended.history_["pretrain"]] == [0, 0]
+
+
 def test_codes_are_binary_and_cut_by_a_rotation_learned_with_itq(fitted, X):
     bits = fitted.encode(X)
     assert bits.dtype == bool and bits.shape == (X.shape[0], 16)
@@ -228,6 +238,8 @@ def test_an_l1_penalty_makes_the_codes_sparser(fitted, X):
     ({"sparsity": -0.1}, "sparsity must be a number, 0 or more, not -0.1"),
     ({"kl_weight": "much"}, "kl_weight must be a number, 0 or more, not 'much'"),
     ({"code_noise": "loud"}, "code_noise must be a number, 0 or more, or 'auto', not 'loud'"),
+    ({"min_pretrain_steps": -1}, "min_pretrain_steps must be a whole number, 0 or more, not -1"),
+    ({"min_steps": 2.5}, "min_steps must be a whole number, 0 or more, not 2.5"),
 ])
 def test_bad_code_layer_settings_are_named(X, settings, message):
     with pytest.raises(SemhashError) as raised:
