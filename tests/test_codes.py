@@ -114,6 +114,23 @@ def test_numba_loads_only_once_the_numpy_scans_have_taken_their_time(after, load
     assert ran.stdout.strip() == loaded
 
 
+NO_CACHE_LOCATOR = """
+import numpy as np
+from numba.core import caching
+caching.CacheImpl._locator_classes = []  # as where site-packages and the user's cache are both read-only
+from semhash.codes import binary
+codes = np.random.default_rng(0).integers(0, 256, (2_000, 8), dtype=np.uint8)
+view = binary.words(codes)
+assert [int(binary.scan(view, codes[row], 10, compiled=True)[0][0]) for row in range(5)] == list(range(5))
+print("scanned")
+"""
+
+
+def test_the_compiled_scan_runs_where_numba_has_nowhere_to_cache_its_machine_code():
+    ran = subprocess.run([sys.executable, "-c", NO_CACHE_LOCATOR], capture_output=True, text=True, check=False)
+    assert ran.returncode == 0 and ran.stdout.strip() == "scanned", ran.stderr[-2000:]
+
+
 @settings(max_examples=200, deadline=None)
 @given(databases(), st.integers(0, 260))
 def test_the_chunked_ball_is_every_row_within_the_radius_in_row_order(database, radius):

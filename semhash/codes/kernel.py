@@ -13,6 +13,17 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+
+def _compiled(function):
+    """`function` compiled by numba, its machine code cached on disk where numba finds a writable
+    place (beside this file or in the user's cache); where it finds none, as when both are
+    read-only, compiled afresh in each process instead of failing at import."""
+    try:
+        return njit(cache=True, nogil=True)(function)
+    except RuntimeError:  # "cannot cache function ...: no locator available"
+        return njit(nogil=True)(function)
+
+
 # Distances are computed for this many rows at a time, a loop the compiler vectorizes, before
 # the rows are tested against the cut-off: 256 beat 128 and 512 (int32 distances beat uint8).
 BLOCK_ROWS = 256
@@ -29,7 +40,7 @@ def _popcount(typingctx, word):
     return types.uint64(types.uint64), codegen
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def _keep_best(rows, distances, held, k, farthest):
     """Cut the `held` rows back to the k nearest, nearest first and ties in row order (a stable
     counting sort over the few possible distances); returns how many are kept."""
@@ -48,7 +59,7 @@ def _keep_best(rows, distances, held, k, farthest):
     return kept
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def scan(words_view, query_words, k):
     """The `k` rows of `words_view` ((words, rows) uint64, see `binary.words`) nearest to the
     code whose words are `query_words`: (rows, distances), int64, nearest first, ties in row
