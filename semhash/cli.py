@@ -326,9 +326,9 @@ def index_name(path):
 def index(ctx, corpus_path, output, kind, lines, text_field, id_field, label_field, train_sample, workers, scheduler,
           patterns, max_document_bytes, follow_links, split, size, max_image_pixels,
           arch, feature_kind, centroids, bits, coder, hidden, filters,
-          pretrain_epochs, epochs, code_layer, sparsity,
-          min_steps, min_pretrain_steps, batch_size, learning_rate, binarize, neighbours, neighbour_weight, max_features, min_df, max_df,
-          weighting, user_dict, backend, trees, seed, retrain, quiet, plain):
+          pretrain_epochs, epochs, min_steps, min_pretrain_steps, code_layer, sparsity,
+          batch_size, learning_rate, binarize, neighbours, neighbour_weight, max_features, min_df, max_df, weighting,
+          user_dict, backend, trees, seed, retrain, quiet, plain):
     """Index PATH: a folder of text files (.txt and .md by default), a file of one document a row
     (.jsonl, .csv, .tsv, .parquet, or a text file with --lines), a folder of images, or CIFAR-10 (the
     python or binary batches, as a folder or the .tar.gz archive).
@@ -760,15 +760,15 @@ def bit_lengths(ctx, param, value):
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars on stderr.")
 @click.option("--plain", is_flag=True, help="Print the Markdown tables instead of JSON lines.")
 def evaluate(corpus, data_dir, bits, json_path, markdown_path, plot_path, labels, no_baselines, variants, arch, coder,
-             feature_kind, centroids, hidden, filters, pretrain_epochs, epochs, min_steps, min_pretrain_steps, neighbours,
-             neighbour_weight, code_layer, sparsity, queries, query_share, seed, quiet, plain):
+             feature_kind, centroids, hidden, filters, pretrain_epochs, epochs, min_steps, min_pretrain_steps,
+             neighbours, neighbour_weight, code_layer, sparsity, queries, query_share, seed, quiet, plain):
     """Score semhash beside exact search, LSH, PCAH and PCA-ITQ on CORPUS: 20newsgroups,
     thucnews or cifar10 (read from --data), or a folder of text files in label subfolders."""
     from .evaluation.run import Evaluation, markdown, plot
 
     overrides = settings_given(hidden=hidden, filters=filters, pretrain_epochs=pretrain_epochs, epochs=epochs,
-                               min_steps=min_steps, min_pretrain_steps=min_pretrain_steps, neighbours=neighbours, neighbour_weight=neighbour_weight,
-                               code_layer=code_layer, sparsity=sparsity)
+                               min_steps=min_steps, min_pretrain_steps=min_pretrain_steps, neighbours=neighbours,
+                               neighbour_weight=neighbour_weight, code_layer=code_layer, sparsity=sparsity)
     chosen_features(IMAGES, arch=arch, feature_kind=feature_kind, centroids=centroids)  # misuse, named before any work
     evaluation = Evaluation(corpus, data_dir, bits=bits, supervised=labels, baselines=not no_baselines,
                             variants=variants, arch=arch, coder=coder,

@@ -17,8 +17,8 @@ from test_images import ARCHIVE_ORDER, RunsACommand, write_archive, write_python
 from semhash.cli import cli
 from semhash.contact_sheet import default_scale, sheet_size
 
-TINY_IMAGES = ["--bits", "8", "--pretrain-epochs", "2", "--epochs", "4", "--min-steps", "0", "--min-pretrain-steps", "0",
-               "--batch-size", "8", "--quiet"]
+TINY_IMAGES = ["--bits", "8", "--pretrain-epochs", "2", "--epochs", "4", "--min-steps", "0",
+               "--min-pretrain-steps", "0", "--batch-size", "8", "--quiet"]
 
 
 def write_png_folder(root):

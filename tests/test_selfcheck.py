@@ -130,7 +130,8 @@ def test_coder_option_forces_a_coder_and_a_forced_index_updates(tmp_path):
     corpus = write_corpus(tmp_path / "corpus")
     runner = CliRunner()
     tiny = [arg for arg in TINY_CLI if arg not in ("--hidden", "32", "--pretrain-epochs", "10", "--epochs", "30",
-                                                   "--min-steps", "0", "--min-pretrain-steps", "0", "--batch-size", "8")]
+                                                   "--min-steps", "0", "--min-pretrain-steps", "0",
+                                                   "--batch-size", "8")]
     result = runner.invoke(cli, ["index", str(corpus), "-o", str(tmp_path / "itq"), "--coder", "pca-itq", *tiny])
     assert result.exit_code == 0, result.output
     assert json_lines(result.stdout)[0]["coder"] == "pca-itq"

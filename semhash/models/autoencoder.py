@@ -60,7 +60,7 @@ class StackedAutoencoder:
     32 below 4,096 rows). (Measured: longer training lowers the loss but hurts retrieval on
     20 Newsgroups, .567 against .593 at 32 bits with 1,800 updates; 780 updates instead of 400
     lifted 20 Newsgroups subsets of 1,000 and 4,000 posts at 32 bits from .297 and .411 to
-    .358 and .471 precision, and leave 20 Newsgroups and THUCNews, which make 890 and 790
+    .358 and .471 precision, and left 20 Newsgroups and THUCNews, which make 890 and 790
     updates in 10 epochs, as they were. See docs/RESULTS.md, "Training updates on
     small corpora".)
     min_pretrain_steps: each pretraining layer likewise runs `pretrain_epochs`, extended until it has
@@ -177,8 +177,10 @@ class StackedAutoencoder:
             raise SemhashError(f"bits must be between 1 and 1024, not {self.bits}")
         if self.batch_size != "auto" and not (isinstance(self.batch_size, int) and self.batch_size > 0):
             raise SemhashError(f"batch_size must be a positive integer or 'auto', not {self.batch_size!r}")
-        if not (isinstance(self.neighbours, int) and self.neighbours >= 0):
-            raise SemhashError(f"neighbours must be a whole number, 0 or more, not {self.neighbours!r}")
+        for name in ("neighbours", "min_steps", "min_pretrain_steps"):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and value >= 0):
+                raise SemhashError(f"{name} must be a whole number, 0 or more, not {value!r}")
         if not 0 <= self.neighbour_weight <= 1:
             raise SemhashError(f"neighbour_weight must be between 0 and 1, not {self.neighbour_weight!r}")
         if self.neighbour_metric not in NEIGHBOUR_METRICS:
@@ -189,10 +191,6 @@ class StackedAutoencoder:
             raise SemhashError(f"code_noise must be a number, 0 or more, or 'auto', not {self.code_noise!r}")
         if self.code_layer not in CODE_LAYERS:
             raise SemhashError(f"unknown code_layer {self.code_layer!r}; choose from {', '.join(CODE_LAYERS)}")
-        for name in ("min_steps", "min_pretrain_steps"):
-            value = getattr(self, name)
-            if not (isinstance(value, int) and value >= 0):
-                raise SemhashError(f"{name} must be a whole number, 0 or more, not {value!r}")
         for name in ("kl_weight", "sparsity"):
             value = getattr(self, name)
             if not _non_negative(value):
@@ -270,10 +268,8 @@ class StackedAutoencoder:
                 inputs, batch_rows, rng, normalize_target=softmax and layer == 0, targets=targets if layer == 0 else None
             )
             label = f"pretraining layer {layer + 1}/{stack.depth}"
-            self.history_["pretrain"].append(
-                network.train(autoencoder, batches, self._epochs(self.pretrain_epochs, self.min_pretrain_steps, batches),
-                              label, self.verbose)
-            )
+            epochs = self._epochs(self.pretrain_epochs, self.min_pretrain_steps, batches)
+            self.history_["pretrain"].append(network.train(autoencoder, batches, epochs, label, self.verbose))
             if not last:
                 weights = [np.asarray(w, dtype=np.float32) for w in stack.encoders[layer].get_weights()]
                 inputs = self._chunked(self._hidden_layer, inputs, weights, f"coding layer {layer + 1}/{stack.depth}")
