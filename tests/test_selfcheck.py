@@ -54,6 +54,11 @@ def test_the_check_keeps_pca_itq_where_the_autoencoder_learned_nothing(rows):
     assert check["scores"]["pca-itq"] > check["scores"]["autoencoder"]
     assert check["chosen"] == "pca-itq" and isinstance(checked.chosen_, PCAITQ)
     assert np.array_equal(checked.encode(rows), checked.chosen_.encode(rows))
+    # Kept, PCA-ITQ is fitted again on all 120 rows: the code `--coder pca-itq` makes, not the check's.
+    assert check["kept_fitted_items"] == 120
+    whole = PCAITQ(bits=untrained.bits, seed=0).fit(rows)
+    assert np.array_equal(checked.encode(rows), whole.encode(rows))
+    assert not np.array_equal(checked.candidates_["pca-itq"].encode(rows), whole.encode(rows))
 
 
 def test_the_choice_is_recorded_and_the_same_for_the_same_seed(rows):
@@ -68,7 +73,7 @@ def test_too_few_items_to_check_keep_the_autoencoder_unchecked(rows):
     checked = SelfChecked(StackedAutoencoder(**TINY_MODEL)).fit(rows[:60])
     assert checked.check_["scores"] == {} and checked.check_["chosen"] == "autoencoder"
     assert "fewer than 10 check items" in checked.check_["left_out"]["pca-itq"]
-    assert checked.check_["fitted_items"] == 60
+    assert checked.check_["fitted_items"] == checked.check_["kept_fitted_items"] == 60
 
 
 def test_a_pca_itq_index_saves_loads_and_answers_as_before(tmp_path):

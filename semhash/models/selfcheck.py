@@ -9,7 +9,9 @@ broken by a seeded permutation, as the evaluation protocol ranks; a tenth of a d
 10 x DEPTH items), averaged over the check items.
 The autoencoder and PCA-ITQ (seconds to fit) are both fitted and scored; the higher score is kept,
 the autoencoder on a tie. With `holdout` the check items are left out of fitting and coded as new
-items would be, against the fitted items' codes; without, they are fitted with the rest.
+items would be, against the fitted items' codes; without, they are fitted with the rest. PCA-ITQ,
+when kept, is fitted again on every row, check items too (seconds, where the autoencoder would take
+as long again): the code kept is the one `--coder pca-itq` would have made.
 """
 
 import time
@@ -76,8 +78,9 @@ class SelfChecked:
     sought among a seeded sample of at most this many fitted rows, so that the check's cost is
     bounded at any corpus size. Its seed is the model's.
 
-    Fitted attributes: `chosen_` (the fitted coder kept), `candidates_` ({name: fitted coder}),
-    `check_` (what the manifest records: the measure, each candidate's score, the choice, and why a
+    Fitted attributes: `chosen_` (the fitted coder kept; PCA-ITQ fitted again on every row),
+    `candidates_` ({name: coder as fitted for the check}), `check_` (what the manifest records: the
+    measure, each candidate's score, the choice, the rows the kept coder was fitted on, and why a
     candidate was left out), `history_` (the autoencoder's losses).
     """
 
@@ -125,12 +128,16 @@ class SelfChecked:
                       for name, coder in self.candidates_.items()}
         chosen = max(scores, key=lambda name: (scores[name], name == AUTOENCODER)) if scores else AUTOENCODER
         self.chosen_ = self.candidates_[chosen]
+        kept_items = len(fitted)
+        if chosen == PCA_ITQ and kept_items < n_rows:
+            self.chosen_, kept_items = PCAITQ(bits=self.bits, seed=self.seed).fit(X), n_rows
         self.check_ = {
             "measure": f"mean share of each check item's {NEIGHBOURS} nearest items ({self.metric} on the features) "
                        f"among its {depth(len(database))} nearest by Hamming distance",
             "metric": self.metric, "check_items": len(check), "held_out": bool(self.holdout and len(check)),
             "database_items": len(database) if len(check) else 0, "fitted_items": len(fitted),
-            "scores": scores, "chosen": chosen, **({"left_out": left_out} if left_out else {}),
+            "scores": scores, "chosen": chosen, "kept_fitted_items": kept_items,
+            **({"left_out": left_out} if left_out else {}),
             "seconds": {"autoencoder": round(trained - started, 1),
                         "pca_itq_and_check": round(time.perf_counter() - trained, 1)},
         }
