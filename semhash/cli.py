@@ -97,16 +97,21 @@ class Number(click.ParamType):
             self.fail(f"{value!r} is not a number", param, ctx)
 
 
-def batch_size(ctx, param, value):
-    if value is None or value == "auto":
-        return value
-    try:
-        size = int(value)
-    except ValueError:
-        size = 0
-    if size < 1:
-        raise click.BadParameter("give a positive number of rows, or auto")
-    return size
+def positive_or_auto(what):
+    """A callback taking a positive whole number of `what`, or auto."""
+
+    def check(ctx, param, value):
+        if value is None or value == "auto":
+            return value
+        try:
+            number = int(value)
+        except ValueError:
+            number = 0
+        if number < 1:
+            raise click.BadParameter(f"give a positive number of {what}, or auto")
+        return number
+
+    return check
 
 
 def layer_sizes(ctx, param, value):
@@ -148,6 +153,10 @@ def model_options(command):
                           f"KL penalty [default: {described('code_layer')}]."),
         click.option("--sparsity", type=click.FloatRange(0),
                      help=f"Weight of an L1 penalty on the codes; 0 for none [default: {described('sparsity')}]."),
+        click.option("--members", callback=positive_or_auto("members"),
+                     help="Dense: train this many autoencoders, each on its own seed for an equal share of the bits, "
+                          "and join their codes side by side; auto joins 2 for codes of 128 bits or more "
+                          f"[default: {described('members')}]."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -191,6 +200,14 @@ def chosen_features(modality, **options):
 def picked(options, names):
     """The options among `names` that have a value."""
     return settings_given(**{name: options[name] for name in names})
+
+
+def members_fit(members, bits):
+    """A UsageError where --members cannot share one of the code lengths `bits` evenly."""
+    for length in bits:
+        if isinstance(members, int) and length % members:
+            raise click.UsageError(f"--members {members} cannot share {length} bits evenly; "
+                                   "choose bits divisible by members")
 
 
 def settings_given(**settings):
@@ -294,7 +311,7 @@ def index_name(path):
 @click.option("--bits", type=click.IntRange(1, 1024), default=BITS, show_default=True, help="Bits per code.")
 @coder_option
 @model_options
-@click.option("--batch-size", callback=batch_size,
+@click.option("--batch-size", callback=positive_or_auto("rows"),
               help=f"Rows per training step; auto is a 32nd of the corpus, between 16 and 128 "
                    f"[default: {described('batch_size')}].")
 @click.option("--learning-rate", type=click.FloatRange(0, min_open=True),
@@ -326,7 +343,7 @@ def index_name(path):
 def index(ctx, corpus_path, output, kind, lines, text_field, id_field, label_field, train_sample, workers, scheduler,
           patterns, max_document_bytes, follow_links, split, size, max_image_pixels,
           arch, feature_kind, centroids, bits, coder, hidden, filters,
-          pretrain_epochs, epochs, min_steps, min_pretrain_steps, code_layer, sparsity,
+          pretrain_epochs, epochs, min_steps, min_pretrain_steps, code_layer, sparsity, members,
           batch_size, learning_rate, binarize, neighbours, neighbour_weight, max_features, min_df, max_df, weighting,
           user_dict, backend, trees, seed, retrain, quiet, plain):
     """Index PATH: a folder of text files (.txt and .md by default), a file of one document a row
@@ -354,12 +371,13 @@ def index(ctx, corpus_path, output, kind, lines, text_field, id_field, label_fie
     misplaced(ctx, inapplicable(modality, source_kind), source_kind)
     if source_kind != "lines":
         misplaced(ctx, ("train_sample", "workers", "scheduler"), source_kind)
-    misplaced(ctx, ("filters",) if arch == "dense" else ("hidden",), f"a {arch} model")
+    misplaced(ctx, ("filters",) if arch == "dense" else ("hidden", "members"), f"a {arch} model")
+    members_fit(members, [bits])
     training = settings_given(pretrain_epochs=pretrain_epochs, epochs=epochs, min_steps=min_steps,
                               min_pretrain_steps=min_pretrain_steps, batch_size=batch_size,
                               learning_rate=learning_rate, binarize=binarize, neighbours=neighbours,
                               neighbour_weight=neighbour_weight, hidden=hidden or None, filters=filters or None,
-                              code_layer=code_layer, sparsity=sparsity)
+                              code_layer=code_layer, sparsity=sparsity, members=members)
     if coder == defaults.PCA_ITQ and training:
         flags = [f"--{name.replace('_', '-')}" for name in training]
         raise click.UsageError(f"{', '.join(flags)} train the autoencoder, and --coder pca-itq fits none; "
@@ -759,17 +777,23 @@ def bit_lengths(ctx, param, value):
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars on stderr.")
 @click.option("--plain", is_flag=True, help="Print the Markdown tables instead of JSON lines.")
-def evaluate(corpus, data_dir, bits, json_path, markdown_path, plot_path, labels, no_baselines, variants, arch, coder,
-             feature_kind, centroids, hidden, filters, pretrain_epochs, epochs, min_steps, min_pretrain_steps,
-             neighbours, neighbour_weight, code_layer, sparsity, queries, query_share, seed, quiet, plain):
+@click.pass_context
+def evaluate(ctx, corpus, data_dir, bits, json_path, markdown_path, plot_path, labels, no_baselines, variants, arch,
+             coder, feature_kind, centroids, hidden, filters, pretrain_epochs, epochs, min_steps, min_pretrain_steps,
+             neighbours, neighbour_weight, code_layer, sparsity, members, queries, query_share, seed, quiet, plain):
     """Score semhash beside exact search, LSH, PCAH and PCA-ITQ on CORPUS: 20newsgroups,
     thucnews or cifar10 (read from --data), or a folder of text files in label subfolders."""
     from .evaluation.run import Evaluation, markdown, plot
 
     overrides = settings_given(hidden=hidden, filters=filters, pretrain_epochs=pretrain_epochs, epochs=epochs,
                                min_steps=min_steps, min_pretrain_steps=min_pretrain_steps, neighbours=neighbours,
-                               neighbour_weight=neighbour_weight, code_layer=code_layer, sparsity=sparsity)
-    chosen_features(IMAGES, arch=arch, feature_kind=feature_kind, centroids=centroids)  # misuse, named before any work
+                               neighbour_weight=neighbour_weight, code_layer=code_layer, sparsity=sparsity,
+                               members=members)
+    # misuse, named before any work
+    if corpus == "cifar10":
+        misplaced(ctx, ("filters",) if arch == "dense" else ("hidden", "members"), f"a {arch} model")
+    members_fit(members, bits)
+    chosen_features(IMAGES, arch=arch, feature_kind=feature_kind, **settings_given(centroids=centroids))
     evaluation = Evaluation(corpus, data_dir, bits=bits, supervised=labels, baselines=not no_baselines,
                             variants=variants, arch=arch, coder=coder,
                             model_params=overrides, image_features=feature_kind,

@@ -82,6 +82,21 @@ def test_cifar_baselines_run_on_pixels_and_on_the_patch_features_semhash_reads(t
     assert clash.exit_code == 2 and "the conv model reads pixels" in clash.output
 
 
+def test_cifar_with_the_conv_model_trains_on_pixels_and_refuses_dense_settings(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    write_archive(write_python_folder(tmp_path / "src" / "cifar-10-batches-py"), data / datasets.CIFAR, ARCHIVE_ORDER)
+    command = ["evaluate", "cifar10", "--data", str(data), "--bits", "8", "--arch", "conv", "--no-baselines", "--quiet"]
+    result = CliRunner().invoke(cli, [*command, "--filters", "4", "--pretrain-epochs", "1", "--epochs", "1",
+                                      "--min-steps", "0"])
+    assert result.exit_code == 0, result.output
+    assert [row["method"] for row in json_lines(result.stdout)] == ["semhash"]
+    for dense_only in (["--hidden", "16"], ["--members", "2"]):
+        refused = CliRunner().invoke(cli, [*command, *dense_only])
+        assert refused.exit_code == 2
+        assert f"{dense_only[0]} only apply to other kinds of corpus than a conv model" in refused.output
+
+
 def test_variants_add_a_row_for_each_code_layer_variant(tmp_path):
     corpus = write_corpus(tmp_path / "corpus", per_topic=12)
     result = CliRunner().invoke(cli, ["evaluate", str(corpus), "--bits", "8", "--variants", "--no-baselines",

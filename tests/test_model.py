@@ -251,3 +251,36 @@ def test_bad_code_layer_settings_are_named(X, settings, message):
 def test_auto_code_noise_is_less_for_short_codes(bits, noise):
     assert StackedAutoencoder(bits=bits)._code_noise() == noise
     assert StackedAutoencoder(bits=bits, code_noise=2.5)._code_noise() == 2.5
+
+
+def test_members_codes_are_each_members_codes_side_by_side(X, tmp_path):
+    joined = StackedAutoencoder(**{**TINY_MODEL, "members": 2}).fit(X)
+    halves = [StackedAutoencoder(**{**TINY_MODEL, "bits": 8, "members": 1, "seed": seed}).fit(X) for seed in (0, 1)]
+    codes = joined.encode(X)
+    assert codes.shape == (X.shape[0], 16)
+    np.testing.assert_array_equal(codes, np.hstack([half.encode(X) for half in halves]))
+    assert not np.array_equal(codes[:, :8], codes[:, 8:])  # the members were seeded apart
+    assert len(joined.history_["members"]) == 2
+    keras_codes = np.asarray(joined.encoder_.predict(X.toarray(), verbose=0))
+    np.testing.assert_allclose(keras_codes, joined.transform(X), atol=1e-4)
+    params = joined.save(tmp_path)
+    assert params["members"] == 2
+    np.testing.assert_array_equal(StackedAutoencoder.load(tmp_path, params).encode(X), codes)
+
+
+@pytest.mark.parametrize(("bits", "members"), [(64, 1), (127, 1), (128, 2), (256, 2)])
+def test_auto_members_join_two_for_long_codes(bits, members):
+    assert StackedAutoencoder(bits=bits)._members() == members
+    assert StackedAutoencoder(bits=bits, members=4)._members() == 4
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"bits": 16, "members": 3}, "3 members cannot share 16 bits evenly; choose bits divisible by members"),
+    ({"members": 0}, "members must be a whole number, 1 or more, or 'auto', not 0"),
+    ({"members": 2, "keep_decoder": True},
+     "a model of several members keeps no decoder; set members to 1 or keep_decoder off"),
+])
+def test_bad_members_are_named(X, settings, message):
+    with pytest.raises(SemhashError) as raised:
+        StackedAutoencoder(**settings).fit(X)
+    assert str(raised.value) == message

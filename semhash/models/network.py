@@ -364,6 +364,16 @@ class Stack:
         return _arrays(self.decoders)
 
 
+def encoder_of(weights, activation):
+    """The Keras encoder (input to sigmoid codes) with these dense [(kernel, bias), ...] weights,
+    as a stack of members joined into one is saved."""
+    sizes = [weights[0][0].shape[0], *(kernel.shape[1] for kernel, _ in weights)]
+    stack = Stack(sizes, activation, output_loss="softmax")
+    for layer, (kernel, bias) in zip(stack.encoders, weights):
+        layer.set_weights([kernel, bias])
+    return stack.encoder()
+
+
 def _arrays(layers):
     """[(kernel, bias), ...] of Keras layers as float32 numpy arrays."""
     return [tuple(np.asarray(w, dtype=np.float32) for w in layer.get_weights()) for layer in layers]
