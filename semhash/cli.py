@@ -154,9 +154,12 @@ def model_options(command):
         click.option("--sparsity", type=click.FloatRange(0),
                      help=f"Weight of an L1 penalty on the codes; 0 for none [default: {described('sparsity')}]."),
         click.option("--members", callback=positive_or_auto("members"),
-                     help="Dense: train this many autoencoders, each on its own seed for an equal share of the bits, "
-                          "and join their codes side by side; auto joins 2 for codes of 128 bits or more "
+                     help="Dense: train this many autoencoders, each on its own seed, join their code layers side by "
+                          "side and cut that into the bits by PCA-ITQ; auto is 2, or 1 with labels "
                           f"[default: {described('members')}]."),
+        click.option("--member-bits", callback=positive_or_auto("bits"),
+                     help="Dense: the code layer of each member; auto is an equal share of the bits, at least 64 "
+                          f"[default: {described('member_bits')}]."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -200,14 +203,6 @@ def chosen_features(modality, **options):
 def picked(options, names):
     """The options among `names` that have a value."""
     return settings_given(**{name: options[name] for name in names})
-
-
-def members_fit(members, bits):
-    """A UsageError where --members cannot share one of the code lengths `bits` evenly."""
-    for length in bits:
-        if isinstance(members, int) and length % members:
-            raise click.UsageError(f"--members {members} cannot share {length} bits evenly; "
-                                   "choose bits divisible by members")
 
 
 def settings_given(**settings):
@@ -343,7 +338,7 @@ def index_name(path):
 def index(ctx, corpus_path, output, kind, lines, text_field, id_field, label_field, train_sample, workers, scheduler,
           patterns, max_document_bytes, follow_links, split, size, max_image_pixels,
           arch, feature_kind, centroids, bits, coder, hidden, filters,
-          pretrain_epochs, epochs, min_steps, min_pretrain_steps, code_layer, sparsity, members,
+          pretrain_epochs, epochs, min_steps, min_pretrain_steps, code_layer, sparsity, members, member_bits,
           batch_size, learning_rate, binarize, neighbours, neighbour_weight, max_features, min_df, max_df, weighting,
           user_dict, backend, trees, seed, retrain, quiet, plain):
     """Index PATH: a folder of text files (.txt and .md by default), a file of one document a row
@@ -371,13 +366,13 @@ def index(ctx, corpus_path, output, kind, lines, text_field, id_field, label_fie
     misplaced(ctx, inapplicable(modality, source_kind), source_kind)
     if source_kind != "lines":
         misplaced(ctx, ("train_sample", "workers", "scheduler"), source_kind)
-    misplaced(ctx, ("filters",) if arch == "dense" else ("hidden", "members"), f"a {arch} model")
-    members_fit(members, [bits])
+    misplaced(ctx, ("filters",) if arch == "dense" else ("hidden", "members", "member_bits"), f"a {arch} model")
     training = settings_given(pretrain_epochs=pretrain_epochs, epochs=epochs, min_steps=min_steps,
                               min_pretrain_steps=min_pretrain_steps, batch_size=batch_size,
                               learning_rate=learning_rate, binarize=binarize, neighbours=neighbours,
                               neighbour_weight=neighbour_weight, hidden=hidden or None, filters=filters or None,
-                              code_layer=code_layer, sparsity=sparsity, members=members)
+                              code_layer=code_layer, sparsity=sparsity, members=members,
+                              member_bits=member_bits)
     if coder == defaults.PCA_ITQ and training:
         flags = [f"--{name.replace('_', '-')}" for name in training]
         raise click.UsageError(f"{', '.join(flags)} train the autoencoder, and --coder pca-itq fits none; "
@@ -780,7 +775,8 @@ def bit_lengths(ctx, param, value):
 @click.pass_context
 def evaluate(ctx, corpus, data_dir, bits, json_path, markdown_path, plot_path, labels, no_baselines, variants, arch,
              coder, feature_kind, centroids, hidden, filters, pretrain_epochs, epochs, min_steps, min_pretrain_steps,
-             neighbours, neighbour_weight, code_layer, sparsity, members, queries, query_share, seed, quiet, plain):
+             neighbours, neighbour_weight, code_layer, sparsity, members, member_bits, queries, query_share, seed,
+             quiet, plain):
     """Score semhash beside exact search, LSH, PCAH and PCA-ITQ on CORPUS: 20newsgroups,
     thucnews or cifar10 (read from --data), or a folder of text files in label subfolders."""
     from .evaluation.run import Evaluation, markdown, plot
@@ -788,11 +784,10 @@ def evaluate(ctx, corpus, data_dir, bits, json_path, markdown_path, plot_path, l
     overrides = settings_given(hidden=hidden, filters=filters, pretrain_epochs=pretrain_epochs, epochs=epochs,
                                min_steps=min_steps, min_pretrain_steps=min_pretrain_steps, neighbours=neighbours,
                                neighbour_weight=neighbour_weight, code_layer=code_layer, sparsity=sparsity,
-                               members=members)
+                               members=members, member_bits=member_bits)
     # misuse, named before any work
     if corpus == "cifar10":
-        misplaced(ctx, ("filters",) if arch == "dense" else ("hidden", "members"), f"a {arch} model")
-    members_fit(members, bits)
+        misplaced(ctx, ("filters",) if arch == "dense" else ("hidden", "members", "member_bits"), f"a {arch} model")
     chosen_features(IMAGES, arch=arch, feature_kind=feature_kind, **settings_given(centroids=centroids))
     evaluation = Evaluation(corpus, data_dir, bits=bits, supervised=labels, baselines=not no_baselines,
                             variants=variants, arch=arch, coder=coder,

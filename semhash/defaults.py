@@ -36,7 +36,8 @@ PARTITION_ROWS = 10_000
 # The text defaults' floors of 780 fine-tuning and 390 pretraining updates were measured on text alone; image
 # folders keep 400 and none (CIFAR-10 makes 1,955 and 1,173 in its 5 and 3 epochs either way).
 _DENSE_IMAGES = {"hidden": (1024,), "output_loss": "mse", "code_noise": 4.0, "pretrain_epochs": 3, "epochs": 5,
-                 "min_steps": 400, "min_pretrain_steps": 0, "neighbour_metric": "euclidean", "members": 1}
+                 "min_steps": 400, "min_pretrain_steps": 0, "neighbour_metric": "euclidean",
+                 "members": 1}
 MODELS = {
     # (what is indexed, the model, the features it reads): settings over the model class's own
     ("text", "dense", "text"): {},

@@ -26,9 +26,9 @@ TOPICS = {
 }
 # Tiny but real: the same code paths as a full run, trained for a few steps.
 TINY_MODEL = {"hidden": (32,), "bits": 16, "pretrain_epochs": 10, "epochs": 30, "min_steps": 0, "min_pretrain_steps": 0,
-              "batch_size": 8}
+              "batch_size": 8, "members": 1}
 TINY_CLI = ["--hidden", "32", "--bits", "16", "--pretrain-epochs", "10", "--epochs", "30", "--min-steps", "0",
-            "--min-pretrain-steps", "0", "--batch-size", "8", "--min-df", "1", "--quiet"]
+            "--min-pretrain-steps", "0", "--batch-size", "8", "--min-df", "1", "--members", "1", "--quiet"]
 
 
 def topic_text(rng, topic, language, words=24):

@@ -296,7 +296,7 @@ def test_index_takes_the_code_layer_variants(runner, corpus_dir, tmp_path):
 
 def test_index_joins_members_codes_and_queries_them(runner, corpus_dir, tmp_path):
     output = tmp_path / "index"
-    result = runner.invoke(cli, ["index", str(corpus_dir), "-o", str(output), "--members", "2", *TINY_CLI])
+    result = runner.invoke(cli, ["index", str(corpus_dir), "-o", str(output), *TINY_CLI, "--members", "2"])
     assert result.exit_code == 0, result.output
     model = json.loads((output / "manifest.json").read_text())["model"]
     assert (model["members"], model["bits"]) == (2, 16)
@@ -306,7 +306,7 @@ def test_index_joins_members_codes_and_queries_them(runner, corpus_dir, tmp_path
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--members", "0"], "Invalid value for '--members': give a positive number of members, or auto"),
-    (["--members", "3", "--bits", "16"], "--members 3 cannot share 16 bits evenly; choose bits divisible by members"),
+    (["--member-bits", "-4"], "Invalid value for '--member-bits': give a positive number of bits, or auto"),
     (["--code-layer", "bernoulli"], "Invalid value for '--code-layer': 'bernoulli' is not one of 'noise', 'variational'."),
     (["--sparsity", "-1"], "Invalid value for '--sparsity': -1.0 is not in the range x>=0."),
 ])

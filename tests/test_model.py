@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 from conftest import TINY_MODEL, TOPICS, topic_text
 
-from semhash.codes.binarize import hash_centres
+from semhash.codes.binarize import ITQ_ITERATIONS, cut, hash_centres, pca_itq
 from semhash.errors import SemhashError
 from semhash.features.text import TextFeatures
 from semhash.models.autoencoder import StackedAutoencoder
@@ -253,30 +253,37 @@ def test_auto_code_noise_is_less_for_short_codes(bits, noise):
     assert StackedAutoencoder(bits=bits, code_noise=2.5)._code_noise() == 2.5
 
 
-def test_members_codes_are_each_members_codes_side_by_side(X, tmp_path):
-    joined = StackedAutoencoder(**{**TINY_MODEL, "members": 2}).fit(X)
-    halves = [StackedAutoencoder(**{**TINY_MODEL, "bits": 8, "members": 1, "seed": seed}).fit(X) for seed in (0, 1)]
+def test_members_code_layers_are_joined_and_cut_to_the_bits_by_pca_itq(X, tmp_path):
+    joined = StackedAutoencoder(**{**TINY_MODEL, "members": 2, "member_bits": 16}).fit(X)
+    halves = [StackedAutoencoder(**{**TINY_MODEL, "members": 1, "seed": seed}).fit(X) for seed in (0, 1)]
+    np.testing.assert_allclose(joined.transform(X), np.hstack([half.transform(X) for half in halves]), atol=1e-6)
+    mean, components, rotation, _ = pca_itq(np.hstack([half._logits(X) for half in halves]), 16, ITQ_ITERATIONS, 0)
     codes = joined.encode(X)
-    assert codes.shape == (X.shape[0], 16)
-    np.testing.assert_array_equal(codes, np.hstack([half.encode(X) for half in halves]))
-    assert not np.array_equal(codes[:, :8], codes[:, 8:])  # the members were seeded apart
+    assert codes.shape == (X.shape[0], 16) and joined.rotation_.shape == (32, 16)
+    np.testing.assert_array_equal(codes, cut(np.hstack([half._logits(X) for half in halves]), mean, components @ rotation))
+    assert not np.array_equal(codes, halves[0].encode(X))
     assert len(joined.history_["members"]) == 2
     keras_codes = np.asarray(joined.encoder_.predict(X.toarray(), verbose=0))
     np.testing.assert_allclose(keras_codes, joined.transform(X), atol=1e-4)
     params = joined.save(tmp_path)
-    assert params["members"] == 2
+    assert (params["members"], params["member_bits"]) == (2, 16)
     np.testing.assert_array_equal(StackedAutoencoder.load(tmp_path, params).encode(X), codes)
 
 
-@pytest.mark.parametrize(("bits", "members"), [(64, 1), (127, 1), (128, 2), (256, 2)])
-def test_auto_members_join_two_for_long_codes(bits, members):
-    assert StackedAutoencoder(bits=bits)._members() == members
-    assert StackedAutoencoder(bits=bits, members=4)._members() == 4
+@pytest.mark.parametrize(("settings", "members", "member_bits"), [
+    ({"bits": 16}, 2, 32), ({"bits": 64}, 2, 32), ({"bits": 128}, 2, 64), ({"bits": 128, "members": 4}, 4, 32),
+    ({"bits": 64, "members": 1}, 1, 64), ({"bits": 64, "keep_decoder": True}, 1, 64),
+])
+def test_auto_members_are_two_of_at_least_32_bits_without_labels(settings, members, member_bits):
+    model = StackedAutoencoder(**settings)
+    assert (model._members(), model._member_bits()) == (members, member_bits)
+    assert model._members(y=np.zeros(3)) == (1 if "members" not in settings else members)
 
 
 @pytest.mark.parametrize(("settings", "message"), [
-    ({"bits": 16, "members": 3}, "3 members cannot share 16 bits evenly; choose bits divisible by members"),
+    ({"bits": 32, "members": 2, "member_bits": 8}, "2 members of 8 bits cannot make 32; choose wider members or more of them"),
     ({"members": 0}, "members must be a whole number, 1 or more, or 'auto', not 0"),
+    ({"member_bits": "wide"}, "member_bits must be a whole number, 1 or more, or 'auto', not 'wide'"),
     ({"members": 2, "keep_decoder": True},
      "a model of several members keeps no decoder; set members to 1 or keep_decoder off"),
 ])

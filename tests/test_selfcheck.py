@@ -134,9 +134,15 @@ def test_index_self_checks_when_asked_and_info_shows_it(tmp_path):
 def test_coder_option_forces_a_coder_and_a_forced_index_updates(tmp_path):
     corpus = write_corpus(tmp_path / "corpus")
     runner = CliRunner()
-    tiny = [arg for arg in TINY_CLI if arg not in ("--hidden", "32", "--pretrain-epochs", "10", "--epochs", "30",
-                                                   "--min-steps", "0", "--min-pretrain-steps", "0",
-                                                   "--batch-size", "8")]
+    training = {"--hidden", "--pretrain-epochs", "--epochs", "--min-steps", "--min-pretrain-steps", "--batch-size",
+                "--members"}
+    tiny, args = [], list(TINY_CLI)
+    while args:  # TINY_CLI less the autoencoder's training options and their values
+        arg = args.pop(0)
+        if arg in training:
+            args.pop(0)
+        else:
+            tiny.append(arg)
     result = runner.invoke(cli, ["index", str(corpus), "-o", str(tmp_path / "itq"), "--coder", "pca-itq", *tiny])
     assert result.exit_code == 0, result.output
     assert json_lines(result.stdout)[0]["coder"] == "pca-itq"

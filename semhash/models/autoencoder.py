@@ -26,8 +26,9 @@ BINARIZERS = ("median", "itq")
 CODE_LAYERS = ("noise", "variational")
 # code_noise "auto": the noise before the code sigmoid for codes of up to SHORT_CODE_BITS bits, and beyond.
 SHORT_CODE_BITS, SHORT_CODE_NOISE, LONG_CODE_NOISE = 16, 6.0, 8.0
-# members "auto": codes of at least JOINED_CODE_BITS bits are JOINED_MEMBERS autoencoders' codes side by side.
-JOINED_CODE_BITS, JOINED_MEMBERS = 128, 2
+# members "auto": codes learned without labels come from JOINED_MEMBERS autoencoders; member_bits "auto": each
+# member's code layer is an equal share of the bits, and at least MEMBER_BITS wide.
+JOINED_MEMBERS, MEMBER_BITS = 2, 32
 # name: (activation of the reconstruction, Keras loss), as names, so that checking a model's
 # parameters needs no TensorFlow; `network` builds the layers from them.
 OUTPUT_LOSSES = {
@@ -88,14 +89,16 @@ class StackedAutoencoder:
     over a batch); 0 for none. (Measured on 20 Newsgroups at 64 bits: variational .591, L1 of
     .001 .618, against the defaults' .618 precision@100; see docs/RESULTS.md.)
 
-    members: how many autoencoders are trained, each for bits / members bits on its own seed (`seed`
-    x members + its number), their codes joined side by side into one; "auto" joins 2 for codes of
-    128 bits or more and trains one below. Joined, they are one wider encoder (the members' first
-    layers side by side, every deeper layer and the ITQ rotation block-diagonal), saved and read as any
-    other. (Measured at 128 bits, all test posts as queries: two 64-bit members score 20 Newsgroups
-    .642 and .644 precision@100 at seeds 0 and 1, against one 128-bit autoencoder's .634 and .626,
-    and THUCNews .658 against .638; at 64 bits two 32-bit members tie one 64-bit autoencoder on
-    20 Newsgroups, .618 and .618. See docs/RESULTS.md.)
+    members, member_bits: how many autoencoders are trained, each with a code layer of `member_bits`
+    units on its own seed (`seed` x members + its number). Their code layers side by side are one
+    wider code layer, cut into `bits` by PCA-ITQ over its pre-activations (its top principal
+    components, rotated). Joined, they are one wider encoder (the members' first layers side by side,
+    every deeper layer block-diagonal), saved and read as any other. members "auto" is 2, or 1 where
+    the model learns from labels or keeps its decoder; member_bits "auto" is an equal share of the
+    bits, at least 32. (Measured precision@100 at 16 / 32 / 64 / 128 bits, all test items as queries,
+    seed 0, one autoencoder against two members: 20 Newsgroups .514 / .591 / .618 / .634 against .549
+    / .604 / .626 / .644; THUCNews .579 / .614 / .6295 / .638 against .602 / .629 / .646 / .658. Each
+    member is a whole training, so training takes twice as long. See docs/RESULTS.md.)
 
     X may be CSR bag-of-words rows, dense rows, or images (rows, height, width, channels),
     which are taken as pixel vectors.
@@ -145,6 +148,7 @@ class StackedAutoencoder:
         kl_weight=0.01,
         sparsity=0.0,
         members="auto",
+        member_bits="auto",
         seed=0,
         verbose=False,
     ):
@@ -170,6 +174,7 @@ class StackedAutoencoder:
         self.kl_weight = kl_weight
         self.sparsity = sparsity
         self.members = members
+        self.member_bits = member_bits
         self.seed = seed
         self.verbose = verbose
 
@@ -209,12 +214,14 @@ class StackedAutoencoder:
             value = getattr(self, name)
             if not _non_negative(value):
                 raise SemhashError(f"{name} must be a number, 0 or more, not {value!r}")
-        if self.members != "auto" and not (isinstance(self.members, int) and self.members >= 1):
-            raise SemhashError(f"members must be a whole number, 1 or more, or 'auto', not {self.members!r}")
+        for name in ("members", "member_bits"):
+            value = getattr(self, name)
+            if value != "auto" and not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+                raise SemhashError(f"{name} must be a whole number, 1 or more, or 'auto', not {value!r}")
         members = self._members()
-        if self.bits % members:
-            raise SemhashError(
-                f"{members} members cannot share {self.bits} bits evenly; choose bits divisible by members")
+        if members > 1 and members * self._member_bits() < self.bits:
+            raise SemhashError(f"{members} members of {self.member_bits} bits cannot make {self.bits}; "
+                               "choose wider members or more of them")
         if members > 1 and self.keep_decoder:
             raise SemhashError("a model of several members keeps no decoder; set members to 1 or keep_decoder off")
         if n_rows < 2:
@@ -225,10 +232,16 @@ class StackedAutoencoder:
             return SHORT_CODE_NOISE if self.bits <= SHORT_CODE_BITS else LONG_CODE_NOISE
         return self.code_noise
 
-    def _members(self):
+    def _members(self, y=None):
+        """How many autoencoders are trained: "auto" is JOINED_MEMBERS, or one with labels or a decoder kept."""
         if self.members == "auto":
-            return JOINED_MEMBERS if self.bits >= JOINED_CODE_BITS else 1
+            return 1 if y is not None or self.keep_decoder else JOINED_MEMBERS
         return self.members
+
+    def _member_bits(self):
+        if self.member_bits == "auto":
+            return max(math.ceil(self.bits / self._members()), MEMBER_BITS)
+        return self.member_bits
 
     @staticmethod
     def _epochs(epochs, min_steps, batches):
@@ -280,7 +293,7 @@ class StackedAutoencoder:
 
         X = self._as_input(X)
         self._check_params(X)
-        if self._members() > 1:
+        if self._members(y) > 1:
             return self._fit_members(X, y)
         network.seed_everything(self.seed)
         rng = np.random.default_rng(self.seed)
@@ -327,14 +340,14 @@ class StackedAutoencoder:
         return logits
 
     def _fit_members(self, X, y):
-        """Train each member (bits / members bits, seed `seed` x members + its number) as `_fit`
-        does, then join them into one encoder whose codes are the members' side by side: their first
-        layers stacked, each deeper layer and the rotation block-diagonal. Returns the joined code
-        layer's pre-activation."""
+        """Train each member (`member_bits` bits, seed `seed` x members + its number) as `_fit`
+        does, join them into one encoder whose code layer is the members' side by side (their first
+        layers stacked, each deeper layer block-diagonal), and binarize that joined layer to `bits`.
+        Returns the joined code layer's pre-activation."""
         from . import network
 
-        count = self._members()
-        params = {**self.get_params(), "bits": self.bits // count, "members": 1}
+        count = self._members(y)
+        params = {**self.get_params(), "bits": self._member_bits(), "members": 1, "member_bits": "auto"}
         fitted = [type(self)(**{**params, "seed": self.seed * count + i}, verbose=self.verbose) for i in range(count)]
         logits = np.hstack([member._fit(X, y) for member in fitted])
         layers = zip(*(member.weights_ for member in fitted))
@@ -342,10 +355,9 @@ class StackedAutoencoder:
         self.weights_ = [(np.hstack([kernel for kernel, _ in first]), np.concatenate([bias for _, bias in first]))]
         self.weights_ += [(block_diag(*(kernel for kernel, _ in layer)).astype(np.float32),
                            np.concatenate([bias for _, bias in layer])) for layer in layers]
-        self.thresholds_ = np.concatenate([member.thresholds_ for member in fitted])
-        self.rotation_ = block_diag(*(member.rotation_ for member in fitted)).astype(np.float32)
         self.history_ = {"members": [member.history_ for member in fitted]}
         self.encoder_ = network.encoder_of(self.weights_, self.activation)
+        self._fit_binarizer(logits)
         return logits
 
     def _targets(self, X, y=None):
@@ -386,8 +398,10 @@ class StackedAutoencoder:
         return others
 
     def _fit_binarizer(self, logits):
-        """Fit `thresholds_` and `rotation_`. ITQ needs more rows than bits and a code layer of
-        full rank; where it has neither (a tiny corpus), each bit is cut at its median instead,
+        """Fit `thresholds_` and `rotation_` (code layer by bits). ITQ takes the code layer's top
+        `bits` principal components (all of them, where it is as wide as the code), rotated; it
+        needs more rows than bits and a code layer of full rank. Where it has neither (a tiny
+        corpus), or `binarize` is "median", the first `bits` units are cut at their medians instead,
         and `history_["binarize"]` says which was used."""
         self.history_["binarize"] = "median"
         if self.binarize == "itq" and logits.shape[0] > 2 * self.bits:
@@ -400,7 +414,7 @@ class StackedAutoencoder:
                 self.history_["binarize"] = "itq"
                 return
         self.thresholds_ = median_thresholds(logits).astype(np.float32)
-        self.rotation_ = np.eye(self.bits, dtype=np.float32)
+        self.rotation_ = np.eye(logits.shape[1], self.bits, dtype=np.float32)
 
     def _chunked(self, layer, inputs, weights, progress_label=None):
         """`layer(chunk, weights)` over an array or CSR matrix, a chunk of rows at a time,
@@ -456,7 +470,8 @@ class StackedAutoencoder:
                 chunk = self._hidden_layer(chunk, layer)
             return self._code_layer(chunk, weights[-1])
 
-        return self._chunked(forward, X, self.weights_, progress_label).reshape(X.shape[0], self.bits)
+        width = self.weights_[-1][0].shape[-1]
+        return self._chunked(forward, X, self.weights_, progress_label).reshape(X.shape[0], width)
 
     def _check_input_shape(self, X):
         expected = self.weights_[0][0].shape[0]
