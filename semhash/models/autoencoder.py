@@ -95,10 +95,10 @@ class StackedAutoencoder:
     components, rotated). Joined, they are one wider encoder (the members' first layers side by side,
     every deeper layer block-diagonal), saved and read as any other. members "auto" is 2, or 1 where
     the model learns from labels or keeps its decoder; member_bits "auto" is an equal share of the
-    bits, at least 32. (Measured precision@100 at 16 / 32 / 64 / 128 bits, all test items as queries,
-    seed 0, one autoencoder against two members: 20 Newsgroups .514 / .591 / .618 / .634 against .549
-    / .604 / .626 / .644; THUCNews .579 / .614 / .6295 / .638 against .602 / .629 / .646 / .658. Each
-    member is a whole training, so training takes twice as long. See docs/RESULTS.md.)
+    bits, at least 32. (Measured by `semhash evaluate`, precision@100 at 16 / 32 / 64 / 128 bits, one
+    autoencoder against two members: 20 Newsgroups .514 / .589 / .618 / .635 against .556 / .599 /
+    .625 / .641; THUCNews .579 / .614 / .629 / .638 against .604 / .629 / .645 / .660. Each member is
+    a whole training, so training takes twice as long. See docs/RESULTS.md, "Members".)
 
     X may be CSR bag-of-words rows, dense rows, or images (rows, height, width, channels),
     which are taken as pixel vectors.
