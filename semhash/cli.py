@@ -31,7 +31,7 @@ from .index.backends import BACKENDS
 from .index.index import Index
 from .index.store import MANIFEST, check_destination
 from .modality import IMAGES, MAX_QUERY_BYTES, MODALITIES, SOURCE_KINDS, check_query_size, of_source_kind
-from .models.autoencoder import ARCHITECTURES, BINARIZERS, CODE_LAYERS
+from .models.autoencoder import ARCHITECTURES, BINARIZERS, CODE_LAYERS, JOINED_MEMBERS, MEMBER_BITS
 from .sources.images import MAX_IMAGE_PIXELS
 from .sources.text import DEFAULT_PATTERNS, MAX_DOCUMENT_BYTES, decode, read_text
 
@@ -155,10 +155,10 @@ def model_options(command):
                      help=f"Weight of an L1 penalty on the codes; 0 for none [default: {described('sparsity')}]."),
         click.option("--members", callback=positive_or_auto("members"),
                      help="Dense: train this many autoencoders, each on its own seed, join their code layers side by "
-                          "side and cut that into the bits by PCA-ITQ; auto is 2, or 1 with labels "
+                          f"side and cut that into the bits by PCA-ITQ; auto is {JOINED_MEMBERS}, or 1 with labels "
                           f"[default: {described('members')}]."),
         click.option("--member-bits", callback=positive_or_auto("bits"),
-                     help="Dense: the code layer of each member; auto is an equal share of the bits, at least 64 "
+                     help=f"Dense: the code layer of each member; auto is an equal share of the bits, at least {MEMBER_BITS} "
                           f"[default: {described('member_bits')}]."),
     ]
     for option in reversed(options):
@@ -258,6 +258,11 @@ def misplaced(ctx, names, kind):
              for name in given_options(ctx, names)]
     if flags:
         raise click.UsageError(f"{', '.join(flags)} only apply to other kinds of corpus than {kind}")
+
+
+def misplaced_for_arch(ctx, arch):
+    """A UsageError for model options that the image model `arch` does not take."""
+    misplaced(ctx, ("filters",) if arch == "dense" else ("hidden", "members", "member_bits"), f"a {arch} model")
 
 
 def index_name(path):
@@ -366,7 +371,7 @@ def index(ctx, corpus_path, output, kind, lines, text_field, id_field, label_fie
     misplaced(ctx, inapplicable(modality, source_kind), source_kind)
     if source_kind != "lines":
         misplaced(ctx, ("train_sample", "workers", "scheduler"), source_kind)
-    misplaced(ctx, ("filters",) if arch == "dense" else ("hidden", "members", "member_bits"), f"a {arch} model")
+    misplaced_for_arch(ctx, arch)
     training = settings_given(pretrain_epochs=pretrain_epochs, epochs=epochs, min_steps=min_steps,
                               min_pretrain_steps=min_pretrain_steps, batch_size=batch_size,
                               learning_rate=learning_rate, binarize=binarize, neighbours=neighbours,
@@ -787,7 +792,7 @@ def evaluate(ctx, corpus, data_dir, bits, json_path, markdown_path, plot_path, l
                                members=members, member_bits=member_bits)
     # misuse, named before any work
     if corpus == "cifar10":
-        misplaced(ctx, ("filters",) if arch == "dense" else ("hidden", "members", "member_bits"), f"a {arch} model")
+        misplaced_for_arch(ctx, arch)
     chosen_features(IMAGES, arch=arch, feature_kind=feature_kind, **settings_given(centroids=centroids))
     evaluation = Evaluation(corpus, data_dir, bits=bits, supervised=labels, baselines=not no_baselines,
                             variants=variants, arch=arch, coder=coder,
