@@ -37,11 +37,15 @@ def test_evaluate_writes_json_markdown_and_plot(tmp_path):
         assert 0 <= row["precision_at_100"] <= 1 and 0 <= row["map_at_1000"] <= 1
     semhash = next(row for row in rows if row["method"] == "semhash" and row["bits"] == 16)
     assert len(semhash["pr_curve"]["precision"]) == 17
+    # the 16-bit model's members are the 8-bit one's, cut again rather than trained again
+    assert semhash["members_from_bits"] == 8
+    assert all("members_from_bits" not in row for row in rows if row["bits"] == 8 or row["method"] != "semhash")
     assert semhash["annoy"]["recall_at_100"] >= 0.95
     # 12 queries and 48 database documents, 16 of each topic: chance mAP is about 1/3
     assert semhash["map_at_1000"] > 0.6
     table = (out / "table.md").read_text()
     assert "| semhash-supervised |" in table and "Wall time" in table
+    assert "| semhash | 16 | " in table and "(the 8-bit row's members, cut) |" in table
     with Image.open(out / "plot.png") as plot:
         assert plot.format == "PNG"
 

@@ -10,7 +10,7 @@ from conftest import TINY_MODEL, TOPICS, topic_text
 from semhash.codes.binarize import ITQ_ITERATIONS, cut, hash_centres, pca_itq
 from semhash.errors import SemhashError
 from semhash.features.text import TextFeatures
-from semhash.models.autoencoder import StackedAutoencoder
+from semhash.models.autoencoder import SQUASH, StackedAutoencoder
 
 
 @pytest.fixture(scope="module")
@@ -253,28 +253,58 @@ def test_auto_code_noise_is_less_for_short_codes(bits, noise):
     assert StackedAutoencoder(bits=bits, code_noise=2.5)._code_noise() == 2.5
 
 
-def test_members_code_layers_are_joined_and_cut_to_the_bits_by_pca_itq(X, tmp_path):
+def test_members_code_layers_are_joined_squashed_and_cut_to_the_bits_by_pca_itq(X, tmp_path):
     joined = StackedAutoencoder(**{**TINY_MODEL, "members": 2, "member_bits": 16}).fit(X)
     halves = [StackedAutoencoder(**{**TINY_MODEL, "members": 1, "seed": seed}).fit(X) for seed in (0, 1)]
     np.testing.assert_allclose(joined.transform(X), np.hstack([half.transform(X) for half in halves]), atol=1e-6)
-    mean, components, rotation, _ = pca_itq(np.hstack([half._logits(X) for half in halves]), 16, ITQ_ITERATIONS, 0)
+    logits = joined._logits(X)
+    np.testing.assert_allclose(logits, np.hstack([half._logits(X) for half in halves]), atol=1e-5)
+    np.testing.assert_allclose(joined.scales_, SQUASH * logits.std(axis=0), rtol=1e-5)
+    squashed = np.tanh(logits / joined.scales_)
+    mean, components, rotation, _ = pca_itq(squashed, 16, ITQ_ITERATIONS, 0)
     codes = joined.encode(X)
     assert codes.shape == (X.shape[0], 16) and joined.rotation_.shape == (32, 16)
-    np.testing.assert_array_equal(codes, cut(np.hstack([half._logits(X) for half in halves]), mean, components @ rotation))
-    assert not np.array_equal(codes, halves[0].encode(X))
+    np.testing.assert_array_equal(codes, cut(squashed, mean, components @ rotation))
+    assert not np.array_equal(codes, halves[0].encode(X)) and halves[0].scales_ is None
     assert len(joined.history_["members"]) == 2
     keras_codes = np.asarray(joined.encoder_.predict(X.toarray(), verbose=0))
     np.testing.assert_allclose(keras_codes, joined.transform(X), atol=1e-4)
     params = joined.save(tmp_path)
     assert (params["members"], params["member_bits"]) == (2, 16)
-    np.testing.assert_array_equal(StackedAutoencoder.load(tmp_path, params).encode(X), codes)
+    loaded = StackedAutoencoder.load(tmp_path, params)
+    np.testing.assert_array_equal(loaded.encode(X), codes)
+    np.testing.assert_array_equal(loaded.projections(X) > 0, codes)
+
+
+def test_members_cut_to_other_bits_are_the_model_fitted_at_those_bits(X, fitted):
+    settings = {**TINY_MODEL, "members": 2, "member_bits": 16}
+    wide = StackedAutoencoder(**{**settings, "bits": 24}).fit(X)
+    narrow = StackedAutoencoder(**{**settings, "bits": 8})
+    assert wide.shares_members_with(narrow)
+    cut_model = wide.cut_to(8, X)
+    np.testing.assert_array_equal(cut_model.encode(X), narrow.fit(X).encode(X))
+    assert cut_model.bits == 8 and wide.bits == 24 and wide.encode(X).shape[1] == 24
+    assert not wide.shares_members_with(StackedAutoencoder(**{**settings, "bits": 8, "epochs": 3}))
+    assert not wide.shares_members_with(StackedAutoencoder(**{**settings, "bits": 8, "member_bits": 12}))
+    assert not narrow.shares_members_with(StackedAutoencoder(**{**settings, "members": 1}))
+    with pytest.raises(SemhashError, match="2 members of 16 bits cannot make 40"):
+        wide.cut_to(40, X)
+    with pytest.raises(SemhashError, match="members cannot be cut to 8 bits without training again"):
+        fitted.cut_to(8, X)
+
+
+def test_members_learned_from_labels_are_not_cut_to_other_bits(X):
+    settings = {**TINY_MODEL, "members": 2, "member_bits": 16, "supervised_epochs": 1}
+    labelled = StackedAutoencoder(**settings).fit(X, np.arange(X.shape[0]) % 2)
+    assert not labelled.shares_members_with(StackedAutoencoder(**{**settings, "bits": 8}))
 
 
 @pytest.mark.parametrize(("settings", "members", "member_bits"), [
-    ({"bits": 16}, 2, 32), ({"bits": 64}, 2, 32), ({"bits": 128}, 2, 64), ({"bits": 128, "members": 4}, 4, 32),
-    ({"bits": 64, "members": 1}, 1, 64), ({"bits": 64, "keep_decoder": True}, 1, 64),
+    ({"bits": 16}, 4, 32), ({"bits": 64}, 4, 32), ({"bits": 128}, 4, 32), ({"bits": 256}, 4, 64),
+    ({"bits": 128, "members": 2}, 2, 64), ({"bits": 64, "members": 1}, 1, 64),
+    ({"bits": 64, "keep_decoder": True}, 1, 64),
 ])
-def test_auto_members_are_two_of_at_least_32_bits_without_labels(settings, members, member_bits):
+def test_auto_members_are_four_of_at_least_32_bits_without_labels(settings, members, member_bits):
     model = StackedAutoencoder(**settings)
     assert (model._members(), model._member_bits()) == (members, member_bits)
     assert model._members(y=np.zeros(3)) == (1 if "members" not in settings else members)

@@ -75,6 +75,7 @@ class Evaluation:
             chosen = np.sort(np.random.default_rng(self.seed).choice(len(queries.labels), self.queries, replace=False))
             queries = queries.subset(chosen)
         self._labels = database.labels, queries.labels
+        self._fitted = []
         name = self.corpus if self.corpus in datasets.BENCHMARKS else str(self.corpus)
         self._name = name
         ours, plain, read_as = named(kind).benchmark_features(
@@ -140,15 +141,24 @@ class Evaluation:
         `semhash index --coder` fits it (where a self-check holds items out, on the rest of the
         database), and, unless that coder is the autoencoder alone, "semhash-default": the coder
         `semhash index` keeps (PCA-ITQ or the same autoencoder), named in `coder`, with the self-check's
-        scores in `self_check`."""
+        scores in `self_check`. Where an earlier length's autoencoder has the members this one would
+        train (see `StackedAutoencoder.shares_members_with`), they are cut to `bits` instead of trained
+        again, and the row names that length in `members_from_bits`."""
         started = time.perf_counter()
-        coder = defaults.coder(kind, self._model(kind, read_as, bits), self.coder).fit(inputs[0])
+        model = self._model(kind, read_as, bits)
+        earlier = next((fitted for fitted in self._fitted if fitted.shares_members_with(model)), None)
+        if self.coder != AUTOENCODER or earlier is None:
+            earlier, coder = None, defaults.coder(kind, model, self.coder).fit(inputs[0])
+        else:
+            coder = earlier.cut_to(bits, inputs[0])
         seconds = time.perf_counter() - started
         rows = []
         kept, check = getattr(coder, "chosen_", coder), getattr(coder, "check_", None)
         autoencoder = coder.candidates_[AUTOENCODER] if check else coder if self.coder == AUTOENCODER else None
         if autoencoder is not None:
-            rows.append(self._scored("semhash", bits, autoencoder, autoencoder.encode(inputs[0]), inputs[1], seconds))
+            self._fitted.append(autoencoder)
+            row = self._scored("semhash", bits, autoencoder, autoencoder.encode(inputs[0]), inputs[1], seconds)
+            rows.append({**row, **({"members_from_bits": earlier.bits} if earlier else {})})
         if self.coder != AUTOENCODER:
             row = self._scored("semhash-default", bits, kept, kept.encode(inputs[0]), inputs[1], seconds)
             rows.append({**row, "coder": coder_name(kept), **({"self_check": check} if check else {})})
@@ -238,9 +248,14 @@ def markdown(rows):
                       "|---|---|---|---|---|---|"]
             lines += [f"| {row['method']} | {row['bits']} | {row['annoy']['recall_at_100']:.3f} | "
                       f"{row['annoy']['annoy_query_ms']:.2f} | {row['annoy']['exact_query_ms']:.2f} | "
-                      f"{row['train_seconds']:.0f} |" for row in annoy]
+                      f"{row['train_seconds']:.0f}{_cut_from(row)} |" for row in annoy]
         lines.append("")
     return "\n".join(lines)
+
+
+def _cut_from(row):
+    """Where a row's model was cut from an earlier length's members, the words that say so."""
+    return f" (the {row['members_from_bits']}-bit row's members, cut)" if "members_from_bits" in row else ""
 
 
 def plot(rows, path):

@@ -27,8 +27,9 @@ CODE_LAYERS = ("noise", "variational")
 # code_noise "auto": the noise before the code sigmoid for codes of up to SHORT_CODE_BITS bits, and beyond.
 SHORT_CODE_BITS, SHORT_CODE_NOISE, LONG_CODE_NOISE = 16, 6.0, 8.0
 # members "auto": codes learned without labels come from JOINED_MEMBERS autoencoders; member_bits "auto": each
-# member's code layer is an equal share of the bits, and at least MEMBER_BITS wide.
-JOINED_MEMBERS, MEMBER_BITS = 2, 32
+# member's code layer is an equal share of the bits, and at least MEMBER_BITS wide. Before the joined code layer
+# is cut, each unit is squashed: tanh(value / (SQUASH x its standard deviation over the training rows)).
+JOINED_MEMBERS, MEMBER_BITS, SQUASH = 4, 32, 1.5
 # name: (activation of the reconstruction, Keras loss), as names, so that checking a model's
 # parameters needs no TensorFlow; `network` builds the layers from them.
 OUTPUT_LOSSES = {
@@ -91,14 +92,17 @@ class StackedAutoencoder:
 
     members, member_bits: how many autoencoders are trained, each with a code layer of `member_bits`
     units on its own seed (`seed` x members + its number). Their code layers side by side are one
-    wider code layer, cut into `bits` by PCA-ITQ over its pre-activations (its top principal
-    components, rotated). Joined, they are one wider encoder (the members' first layers side by side,
-    every deeper layer block-diagonal), saved and read as any other. members "auto" is 2, or 1 where
-    the model learns from labels or keeps its decoder; member_bits "auto" is an equal share of the
-    bits, at least 32. (Measured by `semhash evaluate`, precision@100 at 16 / 32 / 64 / 128 bits, one
-    autoencoder against two members: 20 Newsgroups .514 / .589 / .618 / .635 against .556 / .599 /
-    .625 / .641; THUCNews .579 / .614 / .629 / .638 against .604 / .629 / .645 / .660. Each member is
-    a whole training, so training takes twice as long. See docs/RESULTS.md, "Members".)
+    wider code layer; each of its units is squashed, tanh(value / (`SQUASH` x its standard deviation
+    over the training rows)), so that no member's outlying units lead the principal components, and the
+    squashed layer is cut into `bits` by PCA-ITQ (its top principal components, rotated). Joined, they
+    are one wider encoder (the members' first layers side by side, every deeper layer block-diagonal),
+    saved and read as any other. members "auto" is 4, or 1 where the model learns from labels or keeps
+    its decoder; member_bits "auto" is an equal share of the bits, at least 32, so that 16 to 128 bits
+    are cut from the same four members (see `cut_to`). (Measured by `semhash evaluate`, precision@100
+    at 16 / 32 / 64 / 128 bits: 20 Newsgroups, one autoencoder .514 / .589 / .618 / .635, two members
+    unsquashed .556 / .599 / .625 / .641, four squashed .572 / .628 / .645 / .656. Each member is a
+    whole training, so training takes four times as long as one autoencoder's. See docs/RESULTS.md,
+    "Members".)
 
     X may be CSR bag-of-words rows, dense rows, or images (rows, height, width, channels),
     which are taken as pixel vectors.
@@ -115,10 +119,10 @@ class StackedAutoencoder:
 
     Fitted attributes: `weights_` ([(kernel, bias)] of the encoder), `thresholds_`
     (the point the code layer's pre-activation is centred on before binarizing),
-    `rotation_` (bits x bits, applied after centring; the identity for "median"), `encoder_` (the Keras
+    `rotation_` (code layer by bits, applied after centring; the identity for "median"), `encoder_` (the Keras
     encoder, only on a model trained in this process), `history_` (losses), `decoder_weights_`
     ([(kernel, bias)] of the decoder, numbered as the encoder's: layer 0 rebuilds the input; only
-    with `keep_decoder`).
+    with `keep_decoder`), `scales_` (each joined code unit's squashing scale; None for one member).
     """
 
     arch = "dense"
@@ -335,6 +339,7 @@ class StackedAutoencoder:
         self.weights_ = stack.encoder_weights()
         if self.keep_decoder:
             self.decoder_weights_ = stack.decoder_weights()
+        self.scales_ = None
         logits = self._logits(X, progress_label="encoding")
         self._fit_binarizer(logits)
         return logits
@@ -349,7 +354,8 @@ class StackedAutoencoder:
         count = self._members(y)
         params = {**self.get_params(), "bits": self._member_bits(), "members": 1, "member_bits": "auto"}
         fitted = [type(self)(**{**params, "seed": self.seed * count + i}, verbose=self.verbose) for i in range(count)]
-        logits = np.hstack([member._fit(X, y) for member in fitted])
+        for member in fitted:
+            member._fit(X, y)
         layers = zip(*(member.weights_ for member in fitted))
         first = next(layers)
         self.weights_ = [(np.hstack([kernel for kernel, _ in first]), np.concatenate([bias for _, bias in first]))]
@@ -357,8 +363,36 @@ class StackedAutoencoder:
                            np.concatenate([bias for _, bias in layer])) for layer in layers]
         self.history_ = {"members": [member.history_ for member in fitted]}
         self.encoder_ = network.encoder_of(self.weights_, self.activation)
-        self._fit_binarizer(logits)
+        logits = self._logits(X, progress_label="encoding")
+        spread = logits.std(axis=0)
+        self.scales_ = (SQUASH * np.where(spread > 0, spread, 1)).astype(np.float32)
+        self._fit_binarizer(self._squashed(logits))
         return logits
+
+    def shares_members_with(self, model):
+        """Whether this fitted model's members are the ones the unfitted `model` would train: it has
+        several, and `model` differs from it in `bits` alone, with the same members of the same width.
+        (and learned them without labels here). Then `cut_to(model.bits, X)` is `model` fitted on X
+        without labels, without training again."""
+        history = getattr(self, "history_", {}).get("members") or [{"supervised": "unknown"}]
+        if getattr(self, "scales_", None) is None or type(model) is not type(self) or "supervised" in history[0]:
+            return False
+        others = {**model.get_params(), "bits": self.bits}
+        return (others == self.get_params() and model._members() == self._members()
+                and model._member_bits() == self._member_bits())
+
+    def cut_to(self, bits, X):
+        """A model of these members whose joined code layer is cut into `bits` (fitted again over
+        X, the rows this one was fitted on): the model `fit` would train at `bits` (see
+        `shares_members_with`), for the cost of encoding X instead of training again."""
+        model = type(self)(**{**self.get_params(), "bits": bits}, verbose=self.verbose)
+        if not self.shares_members_with(model):
+            raise SemhashError(f"this model's members cannot be cut to {bits} bits without training again")
+        model._check_params(self._as_input(X))
+        model.weights_, model.scales_, model.history_ = self.weights_, self.scales_, {**self.history_}
+        model.encoder_ = getattr(self, "encoder_", None)
+        model._fit_binarizer(model._squashed(model._logits(X, progress_label="encoding")))
+        return model
 
     def _targets(self, X, y=None):
         """What the first layer and the unrolled autoencoder rebuild: each row mixed with the
@@ -493,10 +527,15 @@ class StackedAutoencoder:
     def projections(self, X):
         """The real values whose signs are the bits of X's codes (rows by bits): how far each
         code falls on each side of each cut, which ranks codes at equal Hamming distance."""
-        return (self._logits(X) - self.thresholds_) @ self.rotation_
+        return (self._squashed(self._logits(X)) - self.thresholds_) @ self.rotation_
 
     def _binary(self, logits):
-        return cut(logits, self.thresholds_, self.rotation_)
+        return cut(self._squashed(logits), self.thresholds_, self.rotation_)
+
+    def _squashed(self, logits):
+        """The code layer as the binarization cuts it: a joined one squashed unit by unit (`scales_`)."""
+        scales = getattr(self, "scales_", None)
+        return logits if scales is None else np.tanh(logits / scales)
 
     @property
     def can_reconstruct(self):
@@ -520,6 +559,8 @@ class StackedAutoencoder:
         if getattr(self, "encoder_", None) is not None:
             self.encoder_.save(folder / ENCODER_KERAS)
         arrays = {"thresholds": self.thresholds_, "rotation": self.rotation_, **_layer_arrays(self.weights_)}
+        if getattr(self, "scales_", None) is not None:
+            arrays["scales"] = self.scales_
         np.savez(folder / ENCODER_WEIGHTS, **arrays)
         if self.can_reconstruct:
             np.savez(folder / DECODER_WEIGHTS, **_layer_arrays(self.decoder_weights_))
@@ -539,6 +580,7 @@ class StackedAutoencoder:
             model.weights_ = _layers(arrays)
             model.thresholds_ = arrays["thresholds"]
             model.rotation_ = arrays["rotation"] if "rotation" in arrays.files else np.eye(model.bits, dtype=np.float32)
+            model.scales_ = arrays["scales"] if "scales" in arrays.files else None
         if model.keep_decoder and (Path(folder) / DECODER_WEIGHTS).is_file():
             with np.load(Path(folder) / DECODER_WEIGHTS, allow_pickle=False) as arrays:
                 model.decoder_weights_ = _layers(arrays)
