@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import TINY_CLI, deadline, json_lines, write_corpus
 
+from semhash import Index
 from semhash.cli import cli
 
 
@@ -298,10 +299,14 @@ def test_index_joins_members_codes_and_queries_them(runner, corpus_dir, tmp_path
     output = tmp_path / "index"
     result = runner.invoke(cli, ["index", str(corpus_dir), "-o", str(output), *TINY_CLI, "--members", "2"])
     assert result.exit_code == 0, result.output
-    model = json.loads((output / "manifest.json").read_text())["model"]
-    assert (model["members"], model["bits"]) == (2, 16)
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert (manifest["model"]["members"], manifest["model"]["bits"]) == (2, 16)
     hits = json_lines(runner.invoke(cli, ["query", "football goal striker", "--index", str(output)]).stdout)
     assert len(hits) == 10
+    opened = Index.open(output)  # the joined code layer is squashed before its cut, in the index and the queries
+    assert opened.model.scales_.shape == (64,)  # two members of 32 units
+    text = (corpus_dir / opened.records[0]["id"]).read_text(encoding="utf-8")
+    assert (opened.encode([text]) == opened.codes([0])).all()
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -47,7 +47,8 @@ def test_round_trip_keeps_codes_records_and_answers(saved):
         opened.records[len(saved)]
     assert opened.query("football goal striker", k=5, exact=True) == saved.query("football goal striker", k=5, exact=True)
     manifest = json.loads((saved.folder / "manifest.json").read_text())
-    assert manifest["format_version"] == 4 and manifest["kind"] == "text" and manifest["bits"] == 16
+    assert manifest["format_version"] == store.FORMAT_VERSION == 5
+    assert manifest["kind"] == "text" and manifest["bits"] == 16
     assert manifest["backend"] == {"name": "exact", "chosen": "by size", "settings": {}}
     assert manifest["shards"] == [{"name": "shard-000000", "items": 72, "deleted": 0, "trained": True,
                                    "backends": {"exact": {}}, "projections": True}]
@@ -246,7 +247,7 @@ def test_older_formats_are_read_and_replaced_whole(saved, tmp_path, version):
     assert opened.projections([0]) is None  # stored from format 4 on: ties in row order
     assert opened.like("sports/en-00.txt", k=5, exact=True) == saved.like("sports/en-00.txt", k=5, exact=True, rerank=False)
     assert opened.search(opened.packed[0], 5, exact=False)[1].tolist() == saved.search(saved.packed[0], 5, exact=True)[1].tolist()
-    opened.save(target)  # an older index saved again: format 4, Annoy's file kept in its shard
+    opened.save(target)  # an older index saved again: the current format, Annoy's file kept in its shard
     generations = ["generation-000001"] if version == 1 else ["generation-000001", "generation-000002"]
     assert sorted(path.name for path in target.iterdir()) == [".semhash.lock", *generations, "manifest.json", "notes.txt"]
     again = Index.open(target)
@@ -269,6 +270,16 @@ def test_save_refuses_to_replace_anything_semhash_did_not_write(saved, tmp_path,
     with pytest.raises(SemhashError, match="not a semhash|not a folder|corrupt"):
         saved.save(target)
     assert snapshot(tmp_path) == before
+
+
+def test_format_4_is_read_as_it_was_written(saved, tmp_path):
+    """Format 5 only marks models that may squash a joined code layer; a format-4 index has none."""
+    target = tmp_path / "index"
+    shutil.copytree(saved.folder, target)
+    _edit_manifest(target, format_version=4)
+    opened = Index.open(target)
+    assert opened.manifest["format_version"] == 4 and opened.model.scales_ is None
+    assert opened.like("sports/en-00.txt", k=5, exact=True) == saved.like("sports/en-00.txt", k=5, exact=True)
 
 
 def test_a_newer_format_is_not_replaced(saved, tmp_path):

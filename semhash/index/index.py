@@ -47,7 +47,7 @@ RERANK_CANDIDATES = 10_000
 # safe to map, and SQLite meets damage in records.sqlite as an error (see `records`). `verify`
 # checks them all.
 GROWING = (ANNOY, ENCODER_KERAS, CODES, PROJECTIONS, item_records.SQLITE, *MIH_FILES)
-NOT_HASHED_AT_OPEN = {1: (), 2: (ANNOY, ENCODER_KERAS), 3: GROWING, 4: GROWING}
+NOT_HASHED_AT_OPEN = {1: (), 2: (ANNOY, ENCODER_KERAS), 3: GROWING, 4: GROWING, 5: GROWING}
 
 
 class Index:

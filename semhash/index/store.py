@@ -29,10 +29,11 @@ from .. import __version__
 from ..errors import SemhashError
 
 FORMAT = "semhash-index"
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 # 1: the data files beside the manifest, checked by size alone; 2: records.jsonl, not records.sqlite;
-# 3: one set of codes and records, and Annoy's file always, not shards (see `shards`)
-READABLE_VERSIONS = (1, 2, 3, 4)
+# 3: one set of codes and records, and Annoy's file always, not shards (see `shards`); 4: no joined code
+# layer squashed before it is cut (`scales` in encoder.npz), which a semhash reading 4 at most would ignore
+READABLE_VERSIONS = (1, 2, 3, 4, 5)
 MANIFEST = "manifest.json"
 LOCK = ".semhash.lock"
 GENERATION = re.compile(r"generation-(\d{6,})")

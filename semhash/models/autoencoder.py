@@ -371,8 +371,8 @@ class StackedAutoencoder:
 
     def shares_members_with(self, model):
         """Whether this fitted model's members are the ones the unfitted `model` would train: it has
-        several, and `model` differs from it in `bits` alone, with the same members of the same width.
-        (and learned them without labels here). Then `cut_to(model.bits, X)` is `model` fitted on X
+        several, learned here without labels, and `model` differs from it in `bits` alone, with the
+        same members of the same width. Then `cut_to(model.bits, X)` is `model` fitted on X
         without labels, without training again."""
         history = getattr(self, "history_", {}).get("members") or [{"supervised": "unknown"}]
         if getattr(self, "scales_", None) is None or type(model) is not type(self) or "supervised" in history[0]:
