@@ -130,39 +130,50 @@ class Evaluation:
         return self._row(f"exact-{metric}{suffix}", None, metrics.relevance(rows, *self._labels), seconds)
 
     def _hashed(self, method, bits, make, inputs, fit_labels):
-        """Fit a hash on the database, encode both splits, rank exactly and score."""
+        """Fit a hash on the database (or cut an earlier length's members, see `_fit_or_cut`), encode
+        both splits, rank exactly and score."""
         started = time.perf_counter()
-        model = make()
-        db_bits = model.fit_encode(inputs[0], self._labels[0]) if fit_labels else model.fit_encode(inputs[0])
-        return self._scored(method, bits, model, db_bits, inputs[1], time.perf_counter() - started)
+        model, earlier = make(), None
+        if fit_labels:
+            db_bits = model.fit_encode(inputs[0], self._labels[0])
+        else:
+            model, db_bits, earlier = self._fit_or_cut(model, inputs[0])
+        row = self._scored(method, bits, model, db_bits, inputs[1], time.perf_counter() - started)
+        return {**row, **({"members_from_bits": earlier.bits} if earlier else {})}
+
+    def _fit_or_cut(self, model, X):
+        """(`model` fitted on X without labels, X's codes, the earlier model it was cut from or None).
+        Where an earlier length's autoencoder has the members `model` would train (see
+        `StackedAutoencoder.shares_members_with`), they are cut to its bits instead of trained again."""
+        earlier = next((fitted for fitted in self._fitted if fitted.shares_members_with(model)), None)
+        if earlier:
+            model = earlier.cut_to(model.bits, X)
+            codes = model.encode(X)
+        else:
+            codes = model.fit_encode(X)
+        if hasattr(model, "shares_members_with"):
+            self._fitted.append(model)
+        return model, codes, earlier
 
     def _semhash(self, kind, read_as, bits, inputs):
         """The rows of semhash's default model at `bits`, fitted once: "semhash", the autoencoder as
         `semhash index --coder` fits it (where a self-check holds items out, on the rest of the
         database), and, unless that coder is the autoencoder alone, "semhash-default": the coder
         `semhash index` keeps (PCA-ITQ or the same autoencoder), named in `coder`, with the self-check's
-        scores in `self_check`. Where an earlier length's autoencoder has the members this one would
-        train (see `StackedAutoencoder.shares_members_with`), they are cut to `bits` instead of trained
-        again, and the row names that length in `members_from_bits`."""
+        scores in `self_check`. The autoencoder alone may be cut from an earlier length's members (see
+        `_fit_or_cut`); the row names that length in `members_from_bits`."""
+        if self.coder == AUTOENCODER:
+            return [self._hashed("semhash", bits, lambda: self._model(kind, read_as, bits), inputs, fit_labels=False)]
         started = time.perf_counter()
-        model = self._model(kind, read_as, bits)
-        earlier = next((fitted for fitted in self._fitted if fitted.shares_members_with(model)), None)
-        if self.coder != AUTOENCODER or earlier is None:
-            earlier, coder = None, defaults.coder(kind, model, self.coder).fit(inputs[0])
-        else:
-            coder = earlier.cut_to(bits, inputs[0])
+        coder = defaults.coder(kind, self._model(kind, read_as, bits), self.coder).fit(inputs[0])
         seconds = time.perf_counter() - started
-        rows = []
         kept, check = getattr(coder, "chosen_", coder), getattr(coder, "check_", None)
-        autoencoder = coder.candidates_[AUTOENCODER] if check else coder if self.coder == AUTOENCODER else None
-        if autoencoder is not None:
-            self._fitted.append(autoencoder)
-            row = self._scored("semhash", bits, autoencoder, autoencoder.encode(inputs[0]), inputs[1], seconds)
-            rows.append({**row, **({"members_from_bits": earlier.bits} if earlier else {})})
-        if self.coder != AUTOENCODER:
-            row = self._scored("semhash-default", bits, kept, kept.encode(inputs[0]), inputs[1], seconds)
-            rows.append({**row, "coder": coder_name(kept), **({"self_check": check} if check else {})})
-        return rows
+        rows = []
+        if check:
+            autoencoder = coder.candidates_[AUTOENCODER]
+            rows.append(self._scored("semhash", bits, autoencoder, autoencoder.encode(inputs[0]), inputs[1], seconds))
+        row = self._scored("semhash-default", bits, kept, kept.encode(inputs[0]), inputs[1], seconds)
+        return [*rows, {**row, "coder": coder_name(kept), **({"self_check": check} if check else {})}]
 
     def _scored(self, method, bits, model, db_bits, query_inputs, train_seconds):
         """Encode the queries with a fitted hash, rank the database's codes `db_bits` exactly and score."""
