@@ -374,8 +374,8 @@ class StackedAutoencoder:
         several, learned here without labels, and `model` differs from it in `bits` alone, with the
         same members of the same width. Then `cut_to(model.bits, X)` is `model` fitted on X
         without labels, without training again."""
-        history = getattr(self, "history_", {}).get("members") or [{"supervised": "unknown"}]
-        if getattr(self, "scales_", None) is None or type(model) is not type(self) or "supervised" in history[0]:
+        members = getattr(self, "history_", {}).get("members")  # none on a loaded model: unknown how learned
+        if not members or "supervised" in members[0] or type(model) is not type(self):
             return False
         others = {**model.get_params(), "bits": self.bits}
         return (others == self.get_params() and model._members() == self._members()
@@ -534,8 +534,7 @@ class StackedAutoencoder:
 
     def _squashed(self, logits):
         """The code layer as the binarization cuts it: a joined one squashed unit by unit (`scales_`)."""
-        scales = getattr(self, "scales_", None)
-        return logits if scales is None else np.tanh(logits / scales)
+        return logits if self.scales_ is None else np.tanh(logits / self.scales_)
 
     @property
     def can_reconstruct(self):
@@ -559,7 +558,7 @@ class StackedAutoencoder:
         if getattr(self, "encoder_", None) is not None:
             self.encoder_.save(folder / ENCODER_KERAS)
         arrays = {"thresholds": self.thresholds_, "rotation": self.rotation_, **_layer_arrays(self.weights_)}
-        if getattr(self, "scales_", None) is not None:
+        if self.scales_ is not None:
             arrays["scales"] = self.scales_
         np.savez(folder / ENCODER_WEIGHTS, **arrays)
         if self.can_reconstruct:
