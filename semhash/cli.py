@@ -31,7 +31,7 @@ from .index.backends import BACKENDS
 from .index.index import Index
 from .index.store import MANIFEST, check_destination
 from .modality import IMAGES, MAX_QUERY_BYTES, MODALITIES, SOURCE_KINDS, check_query_size, of_source_kind
-from .models.autoencoder import ARCHITECTURES, BINARIZERS, CODE_LAYERS, JOINED_MEMBERS, MEMBER_BITS
+from .models.autoencoder import ARCHITECTURES, BINARIZERS, CODE_LAYERS, JOINED_MEMBERS, MEMBER_BITS, PRINCIPAL_AXES
 from .sources.images import MAX_IMAGE_PIXELS
 from .sources.text import DEFAULT_PATTERNS, MAX_DOCUMENT_BYTES, decode, read_text
 
@@ -97,8 +97,8 @@ class Number(click.ParamType):
             self.fail(f"{value!r} is not a number", param, ctx)
 
 
-def positive_or_auto(what):
-    """A callback taking a positive whole number of `what`, or auto."""
+def positive_or_auto(what, least=1):
+    """A callback taking a whole number of `what`, `least` or more (a positive one by default), or auto."""
 
     def check(ctx, param, value):
         if value is None or value == "auto":
@@ -106,9 +106,10 @@ def positive_or_auto(what):
         try:
             number = int(value)
         except ValueError:
-            number = 0
-        if number < 1:
-            raise click.BadParameter(f"give a positive number of {what}, or auto")
+            number = least - 1
+        if number < least:
+            raise click.BadParameter(f"give a {'positive number' if least == 1 else f'number, {least} or more,'} "
+                                     f"of {what}, or auto")
         return number
 
     return check
@@ -160,6 +161,10 @@ def model_options(command):
         click.option("--member-bits", callback=positive_or_auto("bits"),
                      help=f"Dense: the code layer of each member; auto is an equal share of the bits, at least {MEMBER_BITS} "
                           f"[default: {described('member_bits')}]."),
+        click.option("--principal-axes", callback=positive_or_auto("axes", least=0),
+                     help="Dense: join the input's top principal axes, as many as this, to the members' code layers "
+                          f"before the cut; auto is {PRINCIPAL_AXES} beside several members, 0 for none "
+                          f"[default: {described('principal_axes')}]."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -262,7 +267,8 @@ def misplaced(ctx, names, kind):
 
 def misplaced_for_arch(ctx, arch):
     """A UsageError for model options that the image model `arch` does not take."""
-    misplaced(ctx, ("filters",) if arch == "dense" else ("hidden", "members", "member_bits"), f"a {arch} model")
+    misplaced(ctx, ("filters",) if arch == "dense" else ("hidden", "members", "member_bits", "principal_axes"),
+              f"a {arch} model")
 
 
 def index_name(path):
@@ -344,8 +350,8 @@ def index(ctx, corpus_path, output, kind, lines, text_field, id_field, label_fie
           patterns, max_document_bytes, follow_links, split, size, max_image_pixels,
           arch, feature_kind, centroids, bits, coder, hidden, filters,
           pretrain_epochs, epochs, min_steps, min_pretrain_steps, code_layer, sparsity, members, member_bits,
-          batch_size, learning_rate, binarize, neighbours, neighbour_weight, max_features, min_df, max_df, weighting,
-          user_dict, backend, trees, seed, retrain, quiet, plain):
+          principal_axes, batch_size, learning_rate, binarize, neighbours, neighbour_weight, max_features, min_df,
+          max_df, weighting, user_dict, backend, trees, seed, retrain, quiet, plain):
     """Index PATH: a folder of text files (.txt and .md by default), a file of one document a row
     (.jsonl, .csv, .tsv, .parquet, or a text file with --lines), a folder of images, or CIFAR-10 (the
     python or binary batches, as a folder or the .tar.gz archive).
@@ -377,7 +383,7 @@ def index(ctx, corpus_path, output, kind, lines, text_field, id_field, label_fie
                               learning_rate=learning_rate, binarize=binarize, neighbours=neighbours,
                               neighbour_weight=neighbour_weight, hidden=hidden or None, filters=filters or None,
                               code_layer=code_layer, sparsity=sparsity, members=members,
-                              member_bits=member_bits)
+                              member_bits=member_bits, principal_axes=principal_axes)
     if coder == defaults.PCA_ITQ and training:
         flags = [f"--{name.replace('_', '-')}" for name in training]
         raise click.UsageError(f"{', '.join(flags)} train the autoencoder, and --coder pca-itq fits none; "
@@ -780,8 +786,8 @@ def bit_lengths(ctx, param, value):
 @click.pass_context
 def evaluate(ctx, corpus, data_dir, bits, json_path, markdown_path, plot_path, labels, no_baselines, variants, arch,
              coder, feature_kind, centroids, hidden, filters, pretrain_epochs, epochs, min_steps, min_pretrain_steps,
-             neighbours, neighbour_weight, code_layer, sparsity, members, member_bits, queries, query_share, seed,
-             quiet, plain):
+             neighbours, neighbour_weight, code_layer, sparsity, members, member_bits, principal_axes, queries,
+             query_share, seed, quiet, plain):
     """Score semhash beside exact search, LSH, PCAH and PCA-ITQ on CORPUS: 20newsgroups,
     thucnews or cifar10 (read from --data), or a folder of text files in label subfolders."""
     from .evaluation.run import Evaluation, markdown, plot
@@ -789,7 +795,7 @@ def evaluate(ctx, corpus, data_dir, bits, json_path, markdown_path, plot_path, l
     overrides = settings_given(hidden=hidden, filters=filters, pretrain_epochs=pretrain_epochs, epochs=epochs,
                                min_steps=min_steps, min_pretrain_steps=min_pretrain_steps, neighbours=neighbours,
                                neighbour_weight=neighbour_weight, code_layer=code_layer, sparsity=sparsity,
-                               members=members, member_bits=member_bits)
+                               members=members, member_bits=member_bits, principal_axes=principal_axes)
     # misuse, named before any work
     if corpus == "cifar10":
         misplaced_for_arch(ctx, arch)

@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 from conftest import TINY_MODEL, TOPICS, topic_text
 
-from semhash.codes.binarize import ITQ_ITERATIONS, cut, hash_centres, pca_itq
+from semhash.codes.binarize import ITQ_ITERATIONS, cut, hash_centres, pca_itq, principal_components, project
 from semhash.errors import SemhashError
 from semhash.features.text import TextFeatures
 from semhash.models.autoencoder import SQUASH, StackedAutoencoder
@@ -254,7 +254,7 @@ def test_auto_code_noise_is_less_for_short_codes(bits, noise):
 
 
 def test_members_code_layers_are_joined_squashed_and_cut_to_the_bits_by_pca_itq(X, tmp_path):
-    joined = StackedAutoencoder(**{**TINY_MODEL, "members": 2, "member_bits": 16}).fit(X)
+    joined = StackedAutoencoder(**{**TINY_MODEL, "members": 2, "member_bits": 16, "principal_axes": 0}).fit(X)
     halves = [StackedAutoencoder(**{**TINY_MODEL, "members": 1, "seed": seed}).fit(X) for seed in (0, 1)]
     np.testing.assert_allclose(joined.transform(X), np.hstack([half.transform(X) for half in halves]), atol=1e-6)
     logits = joined._logits(X)
@@ -274,6 +274,36 @@ def test_members_code_layers_are_joined_squashed_and_cut_to_the_bits_by_pca_itq(
     loaded = StackedAutoencoder.load(tmp_path, params)
     np.testing.assert_array_equal(loaded.encode(X), codes)
     np.testing.assert_array_equal(loaded.projections(X) > 0, codes)
+
+
+@pytest.mark.parametrize("hidden", [(32,), (32, 16), ()])
+def test_principal_axes_join_the_code_layer_exactly_through_relu_layers(X, fitted, hidden, tmp_path):
+    settings = {**TINY_MODEL, "hidden": hidden, "member_bits": 16, "principal_axes": 5}
+    model = StackedAutoencoder(**settings).fit(X)
+    one = fitted if hidden == TINY_MODEL["hidden"] else StackedAutoencoder(**{**settings, "principal_axes": 0}).fit(X)
+    logits = model._logits(X)
+    mean, directions = principal_components(X, 5, 0)
+    np.testing.assert_allclose(logits[:, :16], one._logits(X), atol=1e-5)
+    np.testing.assert_allclose(logits[:, 16:], project(X, mean, directions), atol=1e-4)
+    assert model.scales_.shape == (21,) and model.rotation_.shape == (21, 16)
+    keras_codes = np.asarray(model.encoder_.predict(X.toarray(), verbose=0))
+    np.testing.assert_allclose(keras_codes, model.transform(X), atol=1e-4)
+    loaded = StackedAutoencoder.load(tmp_path, model.save(tmp_path))
+    np.testing.assert_array_equal(loaded.encode(X), model.encode(X))
+
+
+def test_principal_axes_are_as_many_as_the_rows_span(X):
+    model = StackedAutoencoder(**{**TINY_MODEL, "member_bits": 16, "principal_axes": 32}).fit(X[:12])
+    assert model._logits(X).shape == (X.shape[0], 16 + 11)
+
+
+@pytest.mark.parametrize(("settings", "axes", "with_labels"), [
+    ({}, 32, 0), ({"members": 2}, 32, 32), ({"members": 1}, 0, 0), ({"activation": "tanh"}, 0, 0),
+    ({"keep_decoder": True}, 0, 0), ({"members": 1, "principal_axes": 8}, 8, 8),
+])
+def test_auto_principal_axes_join_several_members_through_relu_layers(settings, axes, with_labels):
+    model = StackedAutoencoder(**settings)
+    assert (model._principal_axes(), model._principal_axes(y=np.zeros(3))) == (axes, with_labels)
 
 
 def test_members_cut_to_other_bits_are_the_model_fitted_at_those_bits(X, fitted):
@@ -313,6 +343,10 @@ def test_auto_members_are_four_of_at_least_32_bits_without_labels(settings, memb
 @pytest.mark.parametrize(("settings", "message"), [
     ({"bits": 32, "members": 2, "member_bits": 8}, "2 members of 8 bits cannot make 32; choose wider members or more of them"),
     ({"members": 0}, "members must be a whole number, 1 or more, or 'auto', not 0"),
+    ({"principal_axes": -1}, "principal_axes must be a whole number, 0 or more, or 'auto', not -1"),
+    ({"principal_axes": 4, "activation": "tanh"},
+     "principal axes join the code layer through relu layers, not tanh; "
+     "set principal_axes to 0 or the activation to relu"),
     ({"member_bits": "wide"}, "member_bits must be a whole number, 1 or more, or 'auto', not 'wide'"),
     ({"members": 2, "keep_decoder": True},
      "a model of several members keeps no decoder; set members to 1 or keep_decoder off"),

@@ -37,18 +37,20 @@ def project(X, mean, projection):
     return projected
 
 
-def principal_components(X, n_components, seed):
+def principal_components(X, n_components, seed, at_most=False):
     """(mean, directions (n_features, n_components)) of X's top principal components.
 
     Exact solvers only, in float64, so that the codes depend on no randomized approximation
     and a rank too low for the bits shows; each direction's sign makes its largest coordinate
     positive (scikit-learn's convention), so dense and sparse copies of the same data give
-    the same codes.
+    the same codes. at_most: return fewer directions where X spans fewer, instead of refusing.
     """
     from sklearn.decomposition import PCA
 
     n_rows, n_features = X.shape
     limit = min(n_rows - 1, n_features)
+    if at_most:
+        n_components = min(n_components, limit)
     if n_components > limit:
         raise SemhashError(
             f"{n_components} bits need {n_components} principal components, but {n_rows} rows of "
@@ -59,6 +61,8 @@ def principal_components(X, n_components, seed):
     pca.fit(X.astype(np.float64, copy=False))
     variances = pca.explained_variance_
     rank = int(np.count_nonzero(variances > variances[0] * max(X.shape) * np.finfo(np.float64).eps))
+    if at_most:
+        return pca.mean_, pca.components_[:rank].T
     if rank < n_components:
         raise SemhashError(
             f"the training data spans only {rank} dimensions once centred, too few for "
