@@ -110,9 +110,9 @@ class StackedAutoencoder:
     linear hash keeps of the input, beside what the autoencoders learned. It is carried through the
     relu hidden layers as relu(z) and relu(-z) (their difference is z), so the joined encoder is still
     dense layers alone. "auto" is PRINCIPAL_AXES beside several members (with relu layers), else 0.
-    (Measured on four members' code layers, scratch cuts, precision@100 at 16 / 32 / 64 / 128 bits: 20
-    Newsgroups .574 / .624 / .644 / .657 without, .577 / .631 / .651 / .663 with 32 axes; see
-    docs/RESULTS.md, "Principal axes".)
+    (Measured by `semhash evaluate`, precision@100 at 16 / 32 / 64 / 128 bits, four members without and
+    with 32 axes: 20 Newsgroups .572 / .628 / .645 / .656 and .583 / .631 / .653 / .665, THUCNews .619 /
+    .650 / .664 / .674 and .616 / .657 / .670 / .678. See docs/RESULTS.md, "Principal axes".)
 
     X may be CSR bag-of-words rows, dense rows, or images (rows, height, width, channels),
     which are taken as pixel vectors.
