@@ -292,6 +292,12 @@ def test_principal_axes_join_the_code_layer_exactly_through_relu_layers(X, fitte
     np.testing.assert_array_equal(loaded.encode(X), model.encode(X))
 
 
+def test_a_model_saved_before_principal_axes_loads_with_none(fitted, tmp_path):
+    params = fitted.save(tmp_path)
+    del params["principal_axes"]
+    assert StackedAutoencoder.load(tmp_path, params).get_params()["principal_axes"] == 0
+
+
 def test_principal_axes_are_as_many_as_the_rows_span(X):
     model = StackedAutoencoder(**{**TINY_MODEL, "member_bits": 16, "principal_axes": 32}).fit(X[:12])
     assert model._logits(X).shape == (X.shape[0], 16 + 11)

@@ -601,6 +601,8 @@ class StackedAutoencoder:
         written before decoders were kept have none)."""
         known = inspect.signature(cls.__init__).parameters
         params = {name: tuple(value) if isinstance(value, list) else value for name, value in params.items() if name in known}
+        if "principal_axes" in known:  # a model saved before principal axes were joined has none
+            params.setdefault("principal_axes", 0)
         model = cls(**params)
         with np.load(Path(folder) / ENCODER_WEIGHTS, allow_pickle=False) as arrays:
             model.weights_ = _layers(arrays)
