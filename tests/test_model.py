@@ -351,8 +351,8 @@ def test_auto_members_are_four_of_at_least_32_bits_without_labels(settings, memb
     ({"members": 0}, "members must be a whole number, 1 or more, or 'auto', not 0"),
     ({"principal_axes": -1}, "principal_axes must be a whole number, 0 or more, or 'auto', not -1"),
     ({"principal_axes": 4, "activation": "tanh"},
-     "principal axes join the code layer through relu layers, not tanh; "
-     "set principal_axes to 0 or the activation to relu"),
+     ("principal axes join the code layer through relu layers, not tanh; "
+      "set principal_axes to 0 or the activation to relu")),
     ({"member_bits": "wide"}, "member_bits must be a whole number, 1 or more, or 'auto', not 'wide'"),
     ({"members": 2, "keep_decoder": True},
      "a model of several members keeps no decoder; set members to 1 or keep_decoder off"),
