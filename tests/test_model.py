@@ -292,10 +292,11 @@ def test_principal_axes_join_the_code_layer_exactly_through_relu_layers(X, fitte
     np.testing.assert_array_equal(loaded.encode(X), model.encode(X))
 
 
-def test_a_model_saved_before_principal_axes_loads_with_none(fitted, tmp_path):
+def test_a_model_saved_before_members_and_principal_axes_loads_as_it_was_built(fitted, tmp_path):
     params = fitted.save(tmp_path)
-    del params["principal_axes"]
-    assert StackedAutoencoder.load(tmp_path, params).get_params()["principal_axes"] == 0
+    del params["members"], params["principal_axes"]
+    loaded = StackedAutoencoder.load(tmp_path, params).get_params()
+    assert (loaded["members"], loaded["principal_axes"]) == (1, 0)
 
 
 def test_principal_axes_are_as_many_as_the_rows_span(X):

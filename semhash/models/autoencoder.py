@@ -32,6 +32,8 @@ SHORT_CODE_BITS, SHORT_CODE_NOISE, LONG_CODE_NOISE = 16, 6.0, 8.0
 JOINED_MEMBERS, MEMBER_BITS, SQUASH = 4, 32, 1.5
 # principal_axes "auto": beside several members, the input's top PRINCIPAL_AXES principal axes join the code layer.
 PRINCIPAL_AXES = 32
+# What a model saved before these parameters existed was built with, where their "auto" now means more.
+SAVED_BEFORE = {"members": 1, "principal_axes": 0}
 # name: (activation of the reconstruction, Keras loss), as names, so that checking a model's
 # parameters needs no TensorFlow; `network` builds the layers from them.
 OUTPUT_LOSSES = {
@@ -601,8 +603,7 @@ class StackedAutoencoder:
         written before decoders were kept have none)."""
         known = inspect.signature(cls.__init__).parameters
         params = {name: tuple(value) if isinstance(value, list) else value for name, value in params.items() if name in known}
-        if "principal_axes" in known:  # a model saved before principal axes were joined has none
-            params.setdefault("principal_axes", 0)
+        params = {**{name: value for name, value in SAVED_BEFORE.items() if name in known}, **params}
         model = cls(**params)
         with np.load(Path(folder) / ENCODER_WEIGHTS, allow_pickle=False) as arrays:
             model.weights_ = _layers(arrays)
