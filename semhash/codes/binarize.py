@@ -61,14 +61,12 @@ def principal_components(X, n_components, seed, at_most=False):
     pca.fit(X.astype(np.float64, copy=False))
     variances = pca.explained_variance_
     rank = int(np.count_nonzero(variances > variances[0] * max(X.shape) * np.finfo(np.float64).eps))
-    if at_most:
-        return pca.mean_, pca.components_[:rank].T
-    if rank < n_components:
+    if rank < n_components and not at_most:
         raise SemhashError(
             f"the training data spans only {rank} dimensions once centred, too few for "
             f"{n_components} bits; use at most {rank} bits"
         )
-    return pca.mean_, pca.components_.T
+    return pca.mean_, pca.components_[:rank].T
 
 
 def signs(projected):
