@@ -1,0 +1,145 @@
+"""Does the neighbour graph itself, as self-taught hashing uses it, add to the joined members' codes?
+
+The default unsupervised model (four members and the principal axes, trained once at 32 bits) is
+fitted on the protocol's database; its squashed joined code layer, cut by PCA-ITQ at each length, is
+the reference row. Beside it, for each neighbour count k:
+
+- a graph member: the top `--eigenvectors` eigenvectors of the database's symmetric k-nearest-neighbour
+  graph (idf-cosine, normalized adjacency, the constant one left out), as self-taught hashing (Zhang et
+  al., 2010) takes them, regressed by ridge (weight `--alpha`) from the joined encoder's hidden layer,
+  so that a query is coded from its own terms; scored alone and joined (squashed as a member) to the
+  members and axes;
+- with `--network-epochs`, the same eigenvectors learned by a small network instead (input dropout .2,
+  256 relu units, squared error), from the TF-IDF rows;
+- with `--smooth`, each database row's joined layer mixed (.3) with the mean of its k neighbours' before
+  the cut, the queries left as they are.
+
+Precision@100 of the protocol's queries (all of them), exact Hamming ranking, ties by the seed.
+
+    python benchmarks/graph_member.py --data ../shared/data --neighbours 10,20,50 --network-epochs 20 --smooth
+
+Prints one JSON line a row, then the rows as a markdown table.
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import eigsh
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from semhash import defaults  # noqa: E402
+from semhash.codes import binary  # noqa: E402
+from semhash.codes.binarize import ITQ_ITERATIONS, cut, pca_itq  # noqa: E402
+from semhash.codes.neighbours import nearest_others, neighbour_space  # noqa: E402
+from semhash.evaluation import metrics  # noqa: E402
+from semhash.modality import named  # noqa: E402
+from semhash.models.autoencoder import SQUASH  # noqa: E402
+from semhash.sources import datasets  # noqa: E402
+
+
+def precisions(database, queries, labels, bits, seed):
+    """Precision@100 at each length in `bits` (no more than the layer is wide) of the layers cut by PCA-ITQ."""
+    scores = {}
+    for n_bits in (b for b in bits if b <= database.shape[1]):
+        mean, components, rotation, _ = pca_itq(database, n_bits, ITQ_ITERATIONS, seed)
+        codes = [binary.pack(cut(layer, mean, components @ rotation)) for layer in (database, queries)]
+        rows, _ = metrics.hamming_ranking(*codes, 100, seed)
+        scores[n_bits] = round(metrics.precision_at(metrics.relevance(rows, *labels), 100), 4)
+    return scores
+
+
+def graph_eigenvectors(others, count):
+    """The top `count` eigenvectors (the constant one left out) of the symmetric graph joining each row
+    to its `others`, adjacency normalized by degree, scaled to unit variance."""
+    n_rows, k = others.shape
+    starts = np.arange(0, n_rows * k + 1, k)
+    directed = sp.csr_matrix((np.ones(n_rows * k), others.ravel(), starts), shape=(n_rows, n_rows))
+    graph = directed + directed.T
+    scale = sp.diags(np.asarray(graph.sum(axis=1)).ravel() ** -0.5)
+    values, vectors = eigsh(scale @ graph @ scale, count + 1, which="LA")
+    return vectors[:, np.argsort(-values)[1:]] * np.sqrt(n_rows)
+
+
+def ridge(features, targets, queries, alpha):
+    """Ridge regression of `targets` on `features` (centred): the fitted values and the queries' predictions."""
+    mean = features.mean(axis=0)
+    centred = features - mean
+    coefficients = np.linalg.solve(centred.T @ centred + alpha * np.eye(centred.shape[1]), centred.T @ targets)
+    return centred @ coefficients, (queries - mean) @ coefficients
+
+
+def network(X, targets, queries, epochs, seed):
+    """The targets learned from X by a small network: the fitted values and the queries' predictions."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    net = keras.Sequential([keras.Input((X.shape[1],)), keras.layers.Dropout(0.2),
+                            keras.layers.Dense(256, activation="relu"), keras.layers.Dense(targets.shape[1])])
+    net.compile(keras.optimizers.Adam(1e-3), "mean_squared_error")
+    dense = [np.asarray(rows.todense() if sp.issparse(rows) else rows, dtype=np.float32) for rows in (X, queries)]
+    net.fit(dense[0], targets.astype(np.float32), batch_size=128, epochs=epochs, verbose=0)
+    return [net.predict(rows, batch_size=4096, verbose=0) for rows in dense]
+
+
+def squashed(database, queries):
+    """Both layers squashed as the model squashes a member: tanh(value / (SQUASH x its spread over the database))."""
+    scale = SQUASH * database.std(axis=0)
+    return np.tanh(database / scale), np.tanh(queries / scale)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default="../shared/data")
+    parser.add_argument("--corpus", default="20newsgroups")
+    parser.add_argument("--bits", default="16,32,64,128")
+    parser.add_argument("--neighbours", default="10,20,50", help="neighbour counts of the graph, comma-separated")
+    parser.add_argument("--eigenvectors", type=int, default=64)
+    parser.add_argument("--alpha", type=float, default=100.0)
+    parser.add_argument("--network-epochs", type=int, default=0, help="also learn the eigenvectors by a network")
+    parser.add_argument("--smooth", action="store_true", help="also smooth the database's joined layer")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    bits = [int(b) for b in args.bits.split(",")]
+    kind, database, queries = datasets.load(args.corpus, args.data, 0.2, args.seed)
+    (X, Q), _, read_as = named(kind).benchmark_features(database.items, queries.items)
+    labels = database.labels, queries.labels
+    started = time.perf_counter()
+    model = defaults.model(kind, "dense", read_as, bits=32, seed=args.seed).fit(X)
+    trained = round(time.perf_counter() - started)
+    joined = [model._squashed(model._logits(rows)) for rows in (X, Q)]
+    hidden = [model._chunked(model._hidden_layer, rows, model.weights_[0]) for rows in (X, Q)]
+    table = []
+
+    def row(name, layers, **extra):
+        table.append({"corpus": args.corpus, "row": name, **extra,
+                      "precision_at_100": precisions(*layers, labels, bits, args.seed)})
+        print(json.dumps(table[-1]), flush=True)
+
+    row("members and axes (the defaults)", joined, train_seconds=trained)
+    space = neighbour_space(X, "idf-cosine")
+    nearest = nearest_others(*space[:1], max(int(k) for k in args.neighbours.split(",")), space[1], args.seed)
+    for k in (int(k) for k in args.neighbours.split(",")):
+        targets = graph_eigenvectors(nearest[:, :k], args.eigenvectors)
+        learned = {"ridge": ridge(*hidden[:1], targets, hidden[1], args.alpha)}
+        if args.network_epochs:
+            learned["network"] = network(X, targets, Q, args.network_epochs, args.seed)
+        for how, member in learned.items():
+            row(f"graph member ({how}) alone, k {k}", member)
+            row(f"members, axes and graph member ({how}), k {k}",
+                [np.hstack([layer, part]) for layer, part in zip(joined, squashed(*member))])
+        if args.smooth:
+            smoothed = 0.7 * joined[0] + 0.3 * joined[0][nearest[:, :k]].mean(axis=1)
+            row(f"members and axes, database smoothed (.3), k {k}", [smoothed, joined[1]])
+    print(f"\n| row | {' | '.join(f'{b} bits' for b in bits)} |\n|---|{'---|' * len(bits)}")
+    for entry in table:
+        print(f"| {entry['row']} | {' | '.join(str(entry['precision_at_100'].get(b, '')) for b in bits)} |")
+
+
+if __name__ == "__main__":
+    main()
