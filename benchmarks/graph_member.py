@@ -122,9 +122,10 @@ def main():
         print(json.dumps(table[-1]), flush=True)
 
     row("members and axes (the defaults)", joined, train_seconds=trained)
-    space = neighbour_space(X, "idf-cosine")
-    nearest = nearest_others(*space[:1], max(int(k) for k in args.neighbours.split(",")), space[1], args.seed)
-    for k in (int(k) for k in args.neighbours.split(",")):
+    counts = [int(k) for k in args.neighbours.split(",")]
+    space, metric = neighbour_space(X, "idf-cosine")
+    nearest = nearest_others(space, max(counts), metric, args.seed)
+    for k in counts:
         targets = graph_eigenvectors(nearest[:, :k], args.eigenvectors)
         learned = {"ridge": ridge(*hidden[:1], targets, hidden[1], args.alpha)}
         if args.network_epochs:
