@@ -54,15 +54,17 @@ def precisions(database, queries, labels, bits, seed):
     return scores
 
 
-def graph_eigenvectors(others, count):
+def graph_eigenvectors(others, count, seed):
     """The top `count` eigenvectors (the constant one left out) of the symmetric graph joining each row
-    to its `others`, adjacency normalized by degree, scaled to unit variance."""
+    to its `others`, adjacency normalized by degree, scaled to unit variance. ARPACK starts from a vector
+    drawn with `seed`, so that where eigenvalues tie (a graph in several pieces) one seed gives one basis."""
     n_rows, k = others.shape
     starts = np.arange(0, n_rows * k + 1, k)
     directed = sp.csr_matrix((np.ones(n_rows * k), others.ravel(), starts), shape=(n_rows, n_rows))
     graph = directed + directed.T
     scale = sp.diags(np.asarray(graph.sum(axis=1)).ravel() ** -0.5)
-    values, vectors = eigsh(scale @ graph @ scale, count + 1, which="LA")
+    start = np.random.default_rng(seed).standard_normal(n_rows)
+    values, vectors = eigsh(scale @ graph @ scale, count + 1, which="LA", v0=start)
     return vectors[:, np.argsort(-values)[1:]] * np.sqrt(n_rows)
 
 
@@ -126,7 +128,7 @@ def main():
     space, metric = neighbour_space(X, "idf-cosine")
     nearest = nearest_others(space, max(counts), metric, args.seed)
     for k in counts:
-        targets = graph_eigenvectors(nearest[:, :k], args.eigenvectors)
+        targets = graph_eigenvectors(nearest[:, :k], args.eigenvectors, args.seed)
         learned = {"ridge": ridge(*hidden[:1], targets, hidden[1], args.alpha)}
         if args.network_epochs:
             learned["network"] = network(X, targets, Q, args.network_epochs, args.seed)
