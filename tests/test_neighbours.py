@@ -64,3 +64,38 @@ def test_neighbour_space_weighs_words_by_idf_for_idf_cosine_and_leaves_pixels_al
     assert same is rows and metric == "euclidean"
     with pytest.raises(ValueError, match="idf-cosine, euclidean"):
         neighbours.neighbour_space(rows, "cosine")
+
+
+def _ring_of_cliques(cliques, size):
+    """Each row's `size - 1` others: its own clique's rows, the cliques joined into a ring by one edge each."""
+    rows = np.arange(cliques * size).reshape(cliques, size)
+    others = np.array([[o for o in clique if o != row] for clique in rows for row in clique])
+    for c in range(cliques):  # the last row of each clique also reaches the first of the next
+        others[rows[c, -1], -1] = rows[(c + 1) % cliques, 0]
+    return others
+
+
+def test_graph_eigenvectors_tell_apart_two_pieces():
+    others = np.array([[1, 2], [0, 2], [0, 1], [4, 5], [3, 5], [3, 4]])
+    first = neighbours.neighbour_graph_eigenvectors(others, 1)[:, 0]
+    np.testing.assert_allclose(first[:3], first[0])
+    np.testing.assert_allclose(first[3:], first[3])
+    assert abs(first[0] - first[3]) > 1
+    np.testing.assert_allclose(np.mean(first**2), 1)
+
+
+def test_graph_eigenvectors_by_arpack_are_the_dense_ones(monkeypatch):
+    others = _ring_of_cliques(cliques=12, size=8)
+    dense = neighbours.neighbour_graph_eigenvectors(others, 2, seed=0)
+    monkeypatch.setattr(neighbours, "DENSE_GRAPH_ROWS", 0)
+    sparse = neighbours.neighbour_graph_eigenvectors(others, 2, seed=0)
+    assert sparse.shape == dense.shape == (96, 2)
+    # the ring's first two eigenvectors share one eigenvalue: compare the plane they span, not the vectors
+    residual = dense - sparse @ np.linalg.lstsq(sparse, dense, rcond=None)[0]
+    assert np.abs(residual).max() < 1e-6
+    np.testing.assert_array_equal(sparse, neighbours.neighbour_graph_eigenvectors(others, 2, seed=0))
+
+
+def test_graph_eigenvectors_are_fewer_on_a_tiny_graph():
+    assert neighbours.neighbour_graph_eigenvectors(np.array([[1], [0], [1]]), 64).shape == (3, 1)
+    assert neighbours.neighbour_graph_eigenvectors(np.empty((5, 0), dtype=np.int64), 4).shape == (5, 0)

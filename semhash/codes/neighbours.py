@@ -146,3 +146,32 @@ def neighbour_space(rows, neighbour_metric):
     present = rows.indices if sp.issparse(rows) else np.nonzero(rows)[1]
     idf = inverse_document_frequency(np.bincount(present, minlength=rows.shape[1]), rows.shape[0])
     return rows @ sp.diags(idf), "cosine"
+
+
+# Graphs of at most this many rows are solved densely (`neighbour_graph_eigenvectors`), larger ones by ARPACK.
+DENSE_GRAPH_ROWS = 2000
+
+
+def neighbour_graph_eigenvectors(others, count, seed=0):
+    """(rows, at most `count`) float64: the top eigenvectors of the symmetric graph that joins each row to
+    its `others` (rows by k, as `nearest_others` finds them), its adjacency normalized by degree, less the
+    first (on a graph in one piece it only measures degree), each scaled to unit mean square: the coordinates spectral
+    clustering and self-taught hashing read the corpus' clusters from. ARPACK starts from a vector drawn
+    with `seed`, so that where eigenvalues tie (a graph in several pieces) one seed gives one basis."""
+    from scipy.sparse.linalg import eigsh
+
+    n_rows, k = others.shape
+    count = min(count, n_rows - 2)
+    if count < 1 or not k:
+        return np.empty((n_rows, 0))
+    directed = sp.csr_matrix((np.ones(n_rows * k), others.ravel(), np.arange(0, n_rows * k + 1, k)),
+                             shape=(n_rows, n_rows))
+    graph = directed + directed.T
+    scale = sp.diags(np.asarray(graph.sum(axis=1)).ravel() ** -0.5)
+    normalized = scale @ graph @ scale
+    if n_rows <= DENSE_GRAPH_ROWS:
+        values, vectors = np.linalg.eigh(normalized.toarray())
+    else:
+        start = np.random.default_rng(seed).standard_normal(n_rows)
+        values, vectors = eigsh(normalized, count + 1, which="LA", v0=start)
+    return vectors[:, np.argsort(-values)[1 : count + 1]] * np.sqrt(n_rows)
