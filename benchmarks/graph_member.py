@@ -1,14 +1,15 @@
 """Does the neighbour graph itself, as self-taught hashing uses it, add to the joined members' codes?
 
-The default unsupervised model (four members and the principal axes, trained once at 32 bits) is
-fitted on the protocol's database; its squashed joined code layer, cut by PCA-ITQ at each length, is
+The default unsupervised model without its graph member (four members and the principal axes, trained
+once at 32 bits, `graph_eigenvectors=0`) is fitted on the protocol's database; its squashed joined code layer, cut by PCA-ITQ at each length, is
 the reference row. Beside it, for each neighbour count k:
 
 - a graph member: the top `--eigenvectors` eigenvectors of the database's symmetric k-nearest-neighbour
   graph (idf-cosine, normalized adjacency, the constant one left out), as self-taught hashing (Zhang et
   al., 2010) takes them, regressed by ridge (weight `--alpha`) from the joined encoder's hidden layer,
   so that a query is coded from its own terms; scored alone and joined (squashed as a member) to the
-  members and axes;
+  members and axes. Joined, with k the model's `neighbours` (10) and 64 eigenvectors, it is what
+  `StackedAutoencoder`'s graph member now computes by default (`graph_eigenvectors`);
 - with `--network-epochs`, the same eigenvectors learned by a small network instead (input dropout .2,
   256 relu units, squared error), from the TF-IDF rows;
 - with `--smooth`, each database row's joined layer mixed (.3) with the mean of its k neighbours' before
@@ -29,17 +30,16 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.linalg import eigsh
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from semhash import defaults  # noqa: E402
 from semhash.codes import binary  # noqa: E402
 from semhash.codes.binarize import ITQ_ITERATIONS, cut, pca_itq  # noqa: E402
-from semhash.codes.neighbours import nearest_others, neighbour_space  # noqa: E402
+from semhash.codes.neighbours import nearest_others, neighbour_graph_eigenvectors, neighbour_space  # noqa: E402
 from semhash.evaluation import metrics  # noqa: E402
 from semhash.modality import named  # noqa: E402
-from semhash.models.autoencoder import SQUASH  # noqa: E402
+from semhash.models.autoencoder import squash_scales  # noqa: E402
 from semhash.sources import datasets  # noqa: E402
 
 
@@ -52,20 +52,6 @@ def precisions(database, queries, labels, bits, seed):
         rows, _ = metrics.hamming_ranking(*codes, 100, seed)
         scores[n_bits] = round(metrics.precision_at(metrics.relevance(rows, *labels), 100), 4)
     return scores
-
-
-def graph_eigenvectors(others, count, seed):
-    """The top `count` eigenvectors (the constant one left out) of the symmetric graph joining each row
-    to its `others`, adjacency normalized by degree, scaled to unit variance. ARPACK starts from a vector
-    drawn with `seed`, so that where eigenvalues tie (a graph in several pieces) one seed gives one basis."""
-    n_rows, k = others.shape
-    starts = np.arange(0, n_rows * k + 1, k)
-    directed = sp.csr_matrix((np.ones(n_rows * k), others.ravel(), starts), shape=(n_rows, n_rows))
-    graph = directed + directed.T
-    scale = sp.diags(np.asarray(graph.sum(axis=1)).ravel() ** -0.5)
-    start = np.random.default_rng(seed).standard_normal(n_rows)
-    values, vectors = eigsh(scale @ graph @ scale, count + 1, which="LA", v0=start)
-    return vectors[:, np.argsort(-values)[1:]] * np.sqrt(n_rows)
 
 
 def ridge(features, targets, queries, alpha):
@@ -90,8 +76,8 @@ def network(X, targets, queries, epochs, seed):
 
 
 def squashed(database, queries):
-    """Both layers squashed as the model squashes a member: tanh(value / (SQUASH x its spread over the database))."""
-    scale = SQUASH * database.std(axis=0)
+    """Both layers squashed as the model squashes a member, by the database's spread (`squash_scales`)."""
+    scale = squash_scales(database)
     return np.tanh(database / scale), np.tanh(queries / scale)
 
 
@@ -112,7 +98,7 @@ def main():
     (X, Q), _, read_as = named(kind).benchmark_features(database.items, queries.items)
     labels = database.labels, queries.labels
     started = time.perf_counter()
-    model = defaults.model(kind, "dense", read_as, bits=32, seed=args.seed).fit(X)
+    model = defaults.model(kind, "dense", read_as, bits=32, graph_eigenvectors=0, seed=args.seed).fit(X)
     trained = round(time.perf_counter() - started)
     joined = [model._squashed(model._logits(rows)) for rows in (X, Q)]
     hidden = [model._chunked(model._hidden_layer, rows, model.weights_[0]) for rows in (X, Q)]
@@ -123,12 +109,12 @@ def main():
                       "precision_at_100": precisions(*layers, labels, bits, args.seed)})
         print(json.dumps(table[-1]), flush=True)
 
-    row("members and axes (the defaults)", joined, train_seconds=trained)
+    row("members and axes (the defaults before the graph member)", joined, train_seconds=trained)
     counts = [int(k) for k in args.neighbours.split(",")]
     space, metric = neighbour_space(X, "idf-cosine")
     nearest = nearest_others(space, max(counts), metric, args.seed)
     for k in counts:
-        targets = graph_eigenvectors(nearest[:, :k], args.eigenvectors, args.seed)
+        targets = neighbour_graph_eigenvectors(nearest[:, :k], args.eigenvectors, args.seed)
         learned = {"ridge": ridge(*hidden[:1], targets, hidden[1], args.alpha)}
         if args.network_epochs:
             learned["network"] = network(X, targets, Q, args.network_epochs, args.seed)

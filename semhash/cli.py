@@ -31,7 +31,15 @@ from .index.backends import BACKENDS
 from .index.index import Index
 from .index.store import MANIFEST, check_destination
 from .modality import IMAGES, MAX_QUERY_BYTES, MODALITIES, SOURCE_KINDS, check_query_size, of_source_kind
-from .models.autoencoder import ARCHITECTURES, BINARIZERS, CODE_LAYERS, JOINED_MEMBERS, MEMBER_BITS, PRINCIPAL_AXES
+from .models.autoencoder import (
+    ARCHITECTURES,
+    BINARIZERS,
+    CODE_LAYERS,
+    GRAPH_EIGENVECTORS,
+    JOINED_MEMBERS,
+    MEMBER_BITS,
+    PRINCIPAL_AXES,
+)
 from .sources.images import MAX_IMAGE_PIXELS
 from .sources.text import DEFAULT_PATTERNS, MAX_DOCUMENT_BYTES, decode, read_text
 
@@ -165,6 +173,11 @@ def model_options(command):
                      help="Dense: join the input's top principal axes, as many as this, to the members' code layers "
                           f"before the cut; auto is {PRINCIPAL_AXES} beside several members, 0 for none "
                           f"[default: {described('principal_axes')}]."),
+        click.option("--graph-eigenvectors", callback=positive_or_auto("eigenvectors", least=0),
+                     help="Dense: join this many units learned from the neighbour graph (its top eigenvectors, "
+                          "read from the hidden layer) to the members' code layers before the cut; auto is "
+                          f"{GRAPH_EIGENVECTORS} beside several members, 0 for none "
+                          f"[default: {described('graph_eigenvectors')}]."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -267,8 +280,8 @@ def misplaced(ctx, names, kind):
 
 def misplaced_for_arch(ctx, arch):
     """A UsageError for model options that the image model `arch` does not take."""
-    misplaced(ctx, ("filters",) if arch == "dense" else ("hidden", "members", "member_bits", "principal_axes"),
-              f"a {arch} model")
+    dense_only = ("hidden", "members", "member_bits", "principal_axes", "graph_eigenvectors")
+    misplaced(ctx, ("filters",) if arch == "dense" else dense_only, f"a {arch} model")
 
 
 def index_name(path):
@@ -350,7 +363,8 @@ def index(ctx, corpus_path, output, kind, lines, text_field, id_field, label_fie
           patterns, max_document_bytes, follow_links, split, size, max_image_pixels,
           arch, feature_kind, centroids, bits, coder, hidden, filters,
           pretrain_epochs, epochs, min_steps, min_pretrain_steps, code_layer, sparsity, members, member_bits,
-          principal_axes, batch_size, learning_rate, binarize, neighbours, neighbour_weight, max_features, min_df,
+          principal_axes, graph_eigenvectors, batch_size, learning_rate, binarize, neighbours, neighbour_weight,
+          max_features, min_df,
           max_df, weighting, user_dict, backend, trees, seed, retrain, quiet, plain):
     """Index PATH: a folder of text files (.txt and .md by default), a file of one document a row
     (.jsonl, .csv, .tsv, .parquet, or a text file with --lines), a folder of images, or CIFAR-10 (the
@@ -383,7 +397,8 @@ def index(ctx, corpus_path, output, kind, lines, text_field, id_field, label_fie
                               learning_rate=learning_rate, binarize=binarize, neighbours=neighbours,
                               neighbour_weight=neighbour_weight, hidden=hidden or None, filters=filters or None,
                               code_layer=code_layer, sparsity=sparsity, members=members,
-                              member_bits=member_bits, principal_axes=principal_axes)
+                              member_bits=member_bits, principal_axes=principal_axes,
+                              graph_eigenvectors=graph_eigenvectors)
     if coder == defaults.PCA_ITQ and training:
         flags = [f"--{name.replace('_', '-')}" for name in training]
         raise click.UsageError(f"{', '.join(flags)} train the autoencoder, and --coder pca-itq fits none; "
@@ -786,7 +801,8 @@ def bit_lengths(ctx, param, value):
 @click.pass_context
 def evaluate(ctx, corpus, data_dir, bits, json_path, markdown_path, plot_path, labels, no_baselines, variants, arch,
              coder, feature_kind, centroids, hidden, filters, pretrain_epochs, epochs, min_steps, min_pretrain_steps,
-             neighbours, neighbour_weight, code_layer, sparsity, members, member_bits, principal_axes, queries,
+             neighbours, neighbour_weight, code_layer, sparsity, members, member_bits, principal_axes,
+             graph_eigenvectors, queries,
              query_share, seed, quiet, plain):
     """Score semhash beside exact search, LSH, PCAH and PCA-ITQ on CORPUS: 20newsgroups,
     thucnews or cifar10 (read from --data), or a folder of text files in label subfolders."""
@@ -795,7 +811,8 @@ def evaluate(ctx, corpus, data_dir, bits, json_path, markdown_path, plot_path, l
     overrides = settings_given(hidden=hidden, filters=filters, pretrain_epochs=pretrain_epochs, epochs=epochs,
                                min_steps=min_steps, min_pretrain_steps=min_pretrain_steps, neighbours=neighbours,
                                neighbour_weight=neighbour_weight, code_layer=code_layer, sparsity=sparsity,
-                               members=members, member_bits=member_bits, principal_axes=principal_axes)
+                               members=members, member_bits=member_bits, principal_axes=principal_axes,
+                               graph_eigenvectors=graph_eigenvectors)
     # misuse, named before any work
     if corpus == "cifar10":
         misplaced_for_arch(ctx, arch)

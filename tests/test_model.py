@@ -8,9 +8,10 @@ import scipy.sparse as sp
 from conftest import TINY_MODEL, TOPICS, topic_text
 
 from semhash.codes.binarize import ITQ_ITERATIONS, cut, hash_centres, pca_itq, principal_components, project
+from semhash.codes.neighbours import nearest_others, neighbour_graph_eigenvectors, neighbour_space
 from semhash.errors import SemhashError
 from semhash.features.text import TextFeatures
-from semhash.models.autoencoder import SQUASH, StackedAutoencoder
+from semhash.models.autoencoder import GRAPH_RIDGE, SQUASH, StackedAutoencoder
 
 
 @pytest.fixture(scope="module")
@@ -254,7 +255,8 @@ def test_auto_code_noise_is_less_for_short_codes(bits, noise):
 
 
 def test_members_code_layers_are_joined_squashed_and_cut_to_the_bits_by_pca_itq(X, tmp_path):
-    joined = StackedAutoencoder(**{**TINY_MODEL, "members": 2, "member_bits": 16, "principal_axes": 0}).fit(X)
+    joined = StackedAutoencoder(**{**TINY_MODEL, "members": 2, "member_bits": 16, "principal_axes": 0,
+                                   "graph_eigenvectors": 0}).fit(X)
     halves = [StackedAutoencoder(**{**TINY_MODEL, "members": 1, "seed": seed}).fit(X) for seed in (0, 1)]
     np.testing.assert_allclose(joined.transform(X), np.hstack([half.transform(X) for half in halves]), atol=1e-6)
     logits = joined._logits(X)
@@ -292,11 +294,44 @@ def test_principal_axes_join_the_code_layer_exactly_through_relu_layers(X, fitte
     np.testing.assert_array_equal(loaded.encode(X), model.encode(X))
 
 
-def test_a_model_saved_before_members_and_principal_axes_loads_as_it_was_built(fitted, tmp_path):
+def test_the_graph_member_joins_the_code_layer_as_a_ridge_regression_from_the_hidden_layer(X, tmp_path):
+    settings = {**TINY_MODEL, "members": 2, "member_bits": 16, "principal_axes": 0}
+    model = StackedAutoencoder(**{**settings, "graph_eigenvectors": 5}).fit(X)
+    plain = StackedAutoencoder(**{**settings, "graph_eigenvectors": 0}).fit(X)
+    logits = model._logits(X)
+    assert logits.shape == (X.shape[0], 37) and model.scales_.shape == (37,)
+    np.testing.assert_allclose(logits[:, :32], plain._logits(X), atol=1e-5)
+    # the last five units are the ridge regression of the graph's eigenvectors on the centred hidden layer
+    kernel, bias = model.weights_[0]
+    hidden = np.maximum(X @ kernel + bias, 0).astype(np.float64)
+    centred = hidden - hidden.mean(axis=0)
+    rows, metric = neighbour_space(X, "idf-cosine")
+    graph = neighbour_graph_eigenvectors(nearest_others(rows, 10, metric), 5)
+    coefficients = np.linalg.solve(centred.T @ centred + GRAPH_RIDGE * np.eye(hidden.shape[1]), centred.T @ graph)
+    np.testing.assert_allclose(logits[:, 32:], centred @ coefficients, atol=1e-3)
+    assert np.corrcoef(logits[:, 32], graph[:, 0])[0, 1] > 0.5
+    keras_codes = np.asarray(model.encoder_.predict(X.toarray(), verbose=0))
+    np.testing.assert_allclose(keras_codes, model.transform(X), atol=1e-4)
+    loaded = StackedAutoencoder.load(tmp_path, model.save(tmp_path))
+    np.testing.assert_array_equal(loaded.encode(X), model.encode(X))
+    again = model._with_graph_member(X, None, 5)  # one seed, one graph member
+    np.testing.assert_array_equal(again[0][:, -5:], model.weights_[-1][0][:, 32:])
+
+
+@pytest.mark.parametrize(("settings", "eigenvectors", "with_labels"), [
+    ({}, 64, 0), ({"members": 1}, 0, 0), ({"neighbours": 0}, 0, 0), ({"hidden": ()}, 0, 0),
+    ({"members": 1, "graph_eigenvectors": 8}, 8, 8),
+])
+def test_auto_graph_eigenvectors_join_several_members_that_learn_from_neighbours(settings, eigenvectors, with_labels):
+    model = StackedAutoencoder(**settings)
+    assert (model._graph_eigenvectors(), model._graph_eigenvectors(y=np.zeros(3))) == (eigenvectors, with_labels)
+
+
+def test_a_model_saved_before_members_principal_axes_and_the_graph_loads_as_it_was_built(fitted, tmp_path):
     params = fitted.save(tmp_path)
-    del params["members"], params["principal_axes"]
+    del params["members"], params["principal_axes"], params["graph_eigenvectors"]
     loaded = StackedAutoencoder.load(tmp_path, params).get_params()
-    assert (loaded["members"], loaded["principal_axes"]) == (1, 0)
+    assert (loaded["members"], loaded["principal_axes"], loaded["graph_eigenvectors"]) == (1, 0, 0)
 
 
 def test_principal_axes_are_as_many_as_the_rows_span(X):
@@ -354,6 +389,10 @@ def test_auto_members_are_four_of_at_least_32_bits_without_labels(settings, memb
     ({"principal_axes": 4, "activation": "tanh"},
      ("principal axes join the code layer through relu layers, not tanh; "
       "set principal_axes to 0 or the activation to relu")),
+    ({"graph_eigenvectors": -2}, "graph_eigenvectors must be a whole number, 0 or more, or 'auto', not -2"),
+    ({"graph_eigenvectors": 4, "neighbours": 0},
+     ("the graph member is read from a hidden layer, over the neighbours' graph; "
+      "set graph_eigenvectors to 0, or give hidden layers and neighbours")),
     ({"member_bits": "wide"}, "member_bits must be a whole number, 1 or more, or 'auto', not 'wide'"),
     ({"members": 2, "keep_decoder": True},
      "a model of several members keeps no decoder; set members to 1 or keep_decoder off"),

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from scipy.linalg import block_diag
 
 from ..codes.binarize import ITQ_ITERATIONS, cut, hash_centres, median_thresholds, pca_itq, principal_components
-from ..codes.neighbours import NEIGHBOUR_METRICS, nearest_others, neighbour_space
+from ..codes.neighbours import NEIGHBOUR_METRICS, nearest_others, neighbour_graph_eigenvectors, neighbour_space
 from ..errors import SemhashError
 from ..progress import progress_bar
 from .baselines import PCAITQ
@@ -32,8 +32,11 @@ SHORT_CODE_BITS, SHORT_CODE_NOISE, LONG_CODE_NOISE = 16, 6.0, 8.0
 JOINED_MEMBERS, MEMBER_BITS, SQUASH = 4, 32, 1.5
 # principal_axes "auto": beside several members, the input's top PRINCIPAL_AXES principal axes join the code layer.
 PRINCIPAL_AXES = 32
+# graph_eigenvectors "auto": beside several members that learn from neighbours, GRAPH_EIGENVECTORS units learned
+# from the neighbour graph join the code layer, read from the hidden layer by ridge regression of weight GRAPH_RIDGE.
+GRAPH_EIGENVECTORS, GRAPH_RIDGE = 64, 100.0
 # What a model saved before these parameters existed was built with, where their "auto" now means more.
-SAVED_BEFORE = {"members": 1, "principal_axes": 0}
+SAVED_BEFORE = {"members": 1, "principal_axes": 0, "graph_eigenvectors": 0}
 # name: (activation of the reconstruction, Keras loss), as names, so that checking a model's
 # parameters needs no TensorFlow; `network` builds the layers from them.
 OUTPUT_LOSSES = {
@@ -115,6 +118,11 @@ class StackedAutoencoder:
     (Measured by `semhash evaluate`, precision@100 at 16 / 32 / 64 / 128 bits, four members without and
     with 32 axes: 20 Newsgroups .572 / .628 / .645 / .656 and .583 / .631 / .653 / .665, THUCNews .619 /
     .650 / .664 / .674 and .616 / .657 / .670 / .678. See docs/RESULTS.md, "Principal axes".)
+    graph_eigenvectors: how many units learned from the neighbour graph (the graph member) join the code
+    layer beside the members and the axes, before the squash and the cut: the top eigenvectors of the
+    graph joining each row to its `neighbours` nearest, predicted from the joined last hidden layer by
+    ridge regression, so the encoder is still dense layers alone (see `_with_graph_member`). "auto" is
+    GRAPH_EIGENVECTORS beside several members with hidden layers and neighbours, else 0.
 
     X may be CSR bag-of-words rows, dense rows, or images (rows, height, width, channels),
     which are taken as pixel vectors.
@@ -166,6 +174,7 @@ class StackedAutoencoder:
         members="auto",
         member_bits="auto",
         principal_axes="auto",
+        graph_eigenvectors="auto",
         seed=0,
         verbose=False,
     ):
@@ -193,6 +202,7 @@ class StackedAutoencoder:
         self.members = members
         self.member_bits = member_bits
         self.principal_axes = principal_axes
+        self.graph_eigenvectors = graph_eigenvectors
         self.seed = seed
         self.verbose = verbose
 
@@ -232,13 +242,16 @@ class StackedAutoencoder:
             value = getattr(self, name)
             if not _non_negative(value):
                 raise SemhashError(f"{name} must be a number, 0 or more, not {value!r}")
-        for name, least in (("members", 1), ("member_bits", 1), ("principal_axes", 0)):
+        for name, least in (("members", 1), ("member_bits", 1), ("principal_axes", 0), ("graph_eigenvectors", 0)):
             value = getattr(self, name)
             if value != "auto" and not (isinstance(value, int) and not isinstance(value, bool) and value >= least):
                 raise SemhashError(f"{name} must be a whole number, {least} or more, or 'auto', not {value!r}")
         if self._principal_axes() and self.activation != "relu":
             raise SemhashError(f"principal axes join the code layer through relu layers, not {self.activation}; "
                                "set principal_axes to 0 or the activation to relu")
+        if self._graph_eigenvectors() and not (self.hidden and self.neighbours):
+            raise SemhashError("the graph member is read from a hidden layer, over the neighbours' graph; "
+                               "set graph_eigenvectors to 0, or give hidden layers and neighbours")
         members = self._members()
         if members > 1 and members * self._member_bits() < self.bits:
             raise SemhashError(f"{members} members of {self.member_bits} bits cannot make {self.bits}; "
@@ -266,6 +279,13 @@ class StackedAutoencoder:
         if self.principal_axes == "auto":
             return PRINCIPAL_AXES if self._members(y) > 1 and self.activation == "relu" else 0
         return self.principal_axes
+
+    def _graph_eigenvectors(self, y=None):
+        """How many units learned from the neighbour graph join the code layer (fewer on a small corpus):
+        "auto" is GRAPH_EIGENVECTORS beside several members that learn from neighbours, else none."""
+        if self.graph_eigenvectors == "auto":
+            return GRAPH_EIGENVECTORS if self._members(y) > 1 and self.hidden and self.neighbours else 0
+        return self.graph_eigenvectors
 
     def _member_bits(self):
         if self.member_bits == "auto":
@@ -322,7 +342,7 @@ class StackedAutoencoder:
 
         X = self._as_input(X)
         self._check_params(X)
-        if self._members(y) > 1 or self._principal_axes(y):
+        if self._members(y) > 1 or self._principal_axes(y) or self._graph_eigenvectors(y):
             return self._fit_members(X, y)
         network.seed_everything(self.seed)
         rng = np.random.default_rng(self.seed)
@@ -376,27 +396,59 @@ class StackedAutoencoder:
         Returns the joined code layer's pre-activation."""
         from . import network
 
-        count = self._members(y)
+        count, axes, graph = self._members(y), self._principal_axes(y), self._graph_eigenvectors(y)
         params = {**self.get_params(), "bits": self._member_bits(), "members": 1, "member_bits": "auto",
-                  "principal_axes": 0}
+                  "principal_axes": 0, "graph_eigenvectors": 0}
         fitted = [type(self)(**{**params, "seed": self.seed * count + i}, verbose=self.verbose) for i in range(count)]
         for member in fitted:
             member._fit(X, y)
         joined = [member.weights_ for member in fitted]
-        if self._principal_axes(y):
-            joined.append(_axes_through_relu(X, self._principal_axes(y), len(self.hidden), self.seed))
+        if axes:
+            joined.append(_axes_through_relu(X, axes, len(self.hidden), self.seed))
         layers = zip(*joined)
         first = next(layers)
         self.weights_ = [(np.hstack([kernel for kernel, _ in first]), np.concatenate([bias for _, bias in first]))]
         self.weights_ += [(block_diag(*(kernel for kernel, _ in layer)).astype(np.float32),
                            np.concatenate([bias for _, bias in layer])) for layer in layers]
+        if graph:
+            self.weights_[-1] = self._with_graph_member(X, y, graph)
         self.history_ = {"members": [member.history_ for member in fitted]}
         self.encoder_ = network.encoder_of(self.weights_, self.activation)
         logits = self._logits(X, progress_label="encoding")
-        spread = logits.std(axis=0)
-        self.scales_ = (SQUASH * np.where(spread > 0, spread, 1)).astype(np.float32)
+        self.scales_ = squash_scales(logits)
         self._fit_binarizer(self._squashed(logits))
         return logits
+
+    def _with_graph_member(self, X, y, count):
+        """The joined code layer's (kernel, bias) with `count` more units, the graph member: the top
+        eigenvectors of the graph joining each row of X to its `neighbours` nearest (as the members'
+        targets find them), predicted from the last hidden layer by ridge regression, so that a new
+        item is coded from its own terms (self-taught hashing, Zhang et al. 2010). The members rebuild
+        their neighbours one row at a time; the graph's eigenvectors see its clusters whole."""
+        rows = X if sp.issparse(X) else np.asarray(X, dtype=np.float32).reshape(X.shape[0], -1)
+        targets = neighbour_graph_eigenvectors(self._nearest(*neighbour_space(rows, self.neighbour_metric), y),
+                                               count, self.seed)
+        hidden_layers = self.weights_[:-1]
+
+        def last_hidden(chunk, weights):
+            for layer in weights:
+                chunk = self._hidden_layer(chunk, layer)
+            return chunk
+
+        width = hidden_layers[-1][0].shape[1]
+        gram, cross, total = np.zeros((width, width)), np.zeros((width, targets.shape[1])), np.zeros(width)
+        for start in range(0, X.shape[0], self.chunk_rows):
+            hidden = last_hidden(X[start : start + self.chunk_rows], hidden_layers).astype(np.float64)
+            gram += hidden.T @ hidden
+            cross += hidden.T @ targets[start : start + self.chunk_rows]
+            total += hidden.sum(axis=0)
+        mean = total / X.shape[0]
+        centred_gram = gram - X.shape[0] * np.outer(mean, mean)
+        centred_cross = cross - np.outer(mean, targets.sum(axis=0))
+        graph = np.linalg.solve(centred_gram + GRAPH_RIDGE * np.eye(width), centred_cross)
+        kernel, bias = self.weights_[-1]
+        return (np.hstack([kernel, graph]).astype(np.float32),
+                np.concatenate([bias, -(mean @ graph)]).astype(np.float32))
 
     def shares_members_with(self, model):
         """Whether this fitted model's members are the ones the unfitted `model` would train: it has
@@ -614,6 +666,13 @@ class StackedAutoencoder:
             with np.load(Path(folder) / DECODER_WEIGHTS, allow_pickle=False) as arrays:
                 model.decoder_weights_ = _layers(arrays)
         return model
+
+
+def squash_scales(logits):
+    """Each unit's scale in the squash tanh(value / scale) that weighs the units of a joined code
+    layer alike: SQUASH x its spread over `logits` (rows by units), or SQUASH alone where it has none."""
+    spread = logits.std(axis=0)
+    return (SQUASH * np.where(spread > 0, spread, 1)).astype(np.float32)
 
 
 def _axes_through_relu(X, axes, hidden_layers, seed):
