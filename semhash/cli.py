@@ -364,8 +364,7 @@ def index(ctx, corpus_path, output, kind, lines, text_field, id_field, label_fie
           arch, feature_kind, centroids, bits, coder, hidden, filters,
           pretrain_epochs, epochs, min_steps, min_pretrain_steps, code_layer, sparsity, members, member_bits,
           principal_axes, graph_eigenvectors, batch_size, learning_rate, binarize, neighbours, neighbour_weight,
-          max_features, min_df,
-          max_df, weighting, user_dict, backend, trees, seed, retrain, quiet, plain):
+          max_features, min_df, max_df, weighting, user_dict, backend, trees, seed, retrain, quiet, plain):
     """Index PATH: a folder of text files (.txt and .md by default), a file of one document a row
     (.jsonl, .csv, .tsv, .parquet, or a text file with --lines), a folder of images, or CIFAR-10 (the
     python or binary batches, as a folder or the .tar.gz archive).
@@ -802,8 +801,7 @@ def bit_lengths(ctx, param, value):
 def evaluate(ctx, corpus, data_dir, bits, json_path, markdown_path, plot_path, labels, no_baselines, variants, arch,
              coder, feature_kind, centroids, hidden, filters, pretrain_epochs, epochs, min_steps, min_pretrain_steps,
              neighbours, neighbour_weight, code_layer, sparsity, members, member_bits, principal_axes,
-             graph_eigenvectors, queries,
-             query_share, seed, quiet, plain):
+             graph_eigenvectors, queries, query_share, seed, quiet, plain):
     """Score semhash beside exact search, LSH, PCAH and PCA-ITQ on CORPUS: 20newsgroups,
     thucnews or cifar10 (read from --data), or a folder of text files in label subfolders."""
     from .evaluation.run import Evaluation, markdown, plot

@@ -155,9 +155,10 @@ DENSE_GRAPH_ROWS = 2000
 def neighbour_graph_eigenvectors(others, count, seed=0):
     """(rows, at most `count`) float64: the top eigenvectors of the symmetric graph that joins each row to
     its `others` (rows by k, as `nearest_others` finds them), its adjacency normalized by degree, less the
-    first (on a graph in one piece it only measures degree), each scaled to unit mean square: the coordinates spectral
-    clustering and self-taught hashing read the corpus' clusters from. ARPACK starts from a vector drawn
-    with `seed`, so that where eigenvalues tie (a graph in several pieces) one seed gives one basis."""
+    first (on a graph in one piece it only measures degree), each scaled to unit mean square: the
+    coordinates spectral clustering and self-taught hashing read the corpus' clusters from. ARPACK starts
+    from a vector drawn with `seed`, so that where eigenvalues tie (a graph in pieces) one seed gives one
+    basis."""
     from scipy.sparse.linalg import eigsh
 
     n_rows, k = others.shape

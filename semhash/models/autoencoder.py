@@ -425,20 +425,13 @@ class StackedAutoencoder:
         targets find them), predicted from the last hidden layer by ridge regression, so that a new
         item is coded from its own terms (self-taught hashing, Zhang et al. 2010). The members rebuild
         their neighbours one row at a time; the graph's eigenvectors see its clusters whole."""
-        rows = X if sp.issparse(X) else np.asarray(X, dtype=np.float32).reshape(X.shape[0], -1)
-        targets = neighbour_graph_eigenvectors(self._nearest(*neighbour_space(rows, self.neighbour_metric), y),
-                                               count, self.seed)
+        _, others = self._rows_and_nearest(X, y)
+        targets = neighbour_graph_eigenvectors(others, count, self.seed)
         hidden_layers = self.weights_[:-1]
-
-        def last_hidden(chunk, weights):
-            for layer in weights:
-                chunk = self._hidden_layer(chunk, layer)
-            return chunk
-
         width = hidden_layers[-1][0].shape[1]
         gram, cross, total = np.zeros((width, width)), np.zeros((width, targets.shape[1])), np.zeros(width)
         for start in range(0, X.shape[0], self.chunk_rows):
-            hidden = last_hidden(X[start : start + self.chunk_rows], hidden_layers).astype(np.float64)
+            hidden = self._last_hidden(X[start : start + self.chunk_rows], hidden_layers).astype(np.float64)
             gram += hidden.T @ hidden
             cross += hidden.T @ targets[start : start + self.chunk_rows]
             total += hidden.sum(axis=0)
@@ -484,8 +477,7 @@ class StackedAutoencoder:
         Rebuilt through a softmax, rows are mixed as word distributions (each scaled to sum to one)."""
         if not self.neighbours or not self.neighbour_weight:
             return None
-        rows = X if sp.issparse(X) else np.asarray(X, dtype=np.float32).reshape(X.shape[0], -1)
-        others = self._nearest(*neighbour_space(rows, self.neighbour_metric), y)
+        rows, others = self._rows_and_nearest(X, y)
         n_rows, k = others.shape
         if self.output_loss == "softmax":
             totals = np.asarray(rows.sum(axis=1), dtype=np.float32).ravel()
@@ -497,6 +489,11 @@ class StackedAutoencoder:
         ) + sp.identity(n_rows, dtype=np.float32, format="csr") * (1 - weight)
         targets = mixing @ rows
         return sp.csr_matrix(targets, dtype=np.float32) if sp.issparse(targets) else targets.reshape(X.shape).astype(np.float32)
+
+    def _rows_and_nearest(self, X, y):
+        """(X's rows as vectors, each row's `neighbours` nearest others by `neighbour_metric`; see `_nearest`)."""
+        rows = X if sp.issparse(X) else np.asarray(X, dtype=np.float32).reshape(X.shape[0], -1)
+        return rows, self._nearest(*neighbour_space(rows, self.neighbour_metric), y)
 
     def _nearest(self, rows, metric, y):
         """Each row's `neighbours` nearest other rows, among the rows of its label if y is given
@@ -540,6 +537,12 @@ class StackedAutoencoder:
             outputs = [layer(inputs[start : start + rows], weights) for start in bar]
         return np.concatenate(outputs) if outputs else np.empty((0,), dtype=np.float32)
 
+    def _last_hidden(self, chunk, hidden_layers):
+        """A chunk of rows through every hidden layer of `hidden_layers` ([(kernel, bias)])."""
+        for layer in hidden_layers:
+            chunk = self._hidden_layer(chunk, layer)
+        return chunk
+
     def _hidden_layer(self, chunk, weights):
         kernel, bias = weights
         return ACTIVATIONS[self.activation](self._dense(chunk, kernel, bias))
@@ -581,9 +584,7 @@ class StackedAutoencoder:
         self._check_input_shape(X)
 
         def forward(chunk, weights):
-            for layer in weights[:-1]:
-                chunk = self._hidden_layer(chunk, layer)
-            return self._code_layer(chunk, weights[-1])
+            return self._code_layer(self._last_hidden(chunk, weights[:-1]), weights[-1])
 
         width = self.weights_[-1][0].shape[-1]
         return self._chunked(forward, X, self.weights_, progress_label).reshape(X.shape[0], width)
