@@ -1,8 +1,8 @@
 """Does the neighbour graph itself, as self-taught hashing uses it, add to the joined members' codes?
 
 The default unsupervised model without its graph member (four members and the principal axes, trained
-once at 32 bits, `graph_eigenvectors=0`) is fitted on the protocol's database; its squashed joined code layer, cut by PCA-ITQ at each length, is
-the reference row. Beside it, for each neighbour count k:
+once at 32 bits, `graph_eigenvectors=0`) is fitted on the protocol's database; its squashed joined code
+layer, cut by PCA-ITQ at each length, is the reference row. Beside it, for each neighbour count k:
 
 - a graph member: the top `--eigenvectors` eigenvectors of the database's symmetric k-nearest-neighbour
   graph (idf-cosine, normalized adjacency, the constant one left out), as self-taught hashing (Zhang et
