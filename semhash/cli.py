@@ -35,6 +35,7 @@ from .models.autoencoder import (
     ARCHITECTURES,
     BINARIZERS,
     CODE_LAYERS,
+    FINETUNE_EPOCHS,
     GRAPH_EIGENVECTORS,
     JOINED_MEMBERS,
     MEMBER_BITS,
@@ -144,8 +145,9 @@ def model_options(command):
                      help=f"Conv: channels of each convolution block [default: {described('filters')}]."),
         click.option("--pretrain-epochs", type=click.IntRange(0),
                      help=f"Epochs of greedy pretraining for each layer [default: {described('pretrain_epochs')}]."),
-        click.option("--epochs", type=click.IntRange(0),
-                     help=f"Epochs of end-to-end fine-tuning [default: {described('epochs')}]."),
+        click.option("--epochs", callback=positive_or_auto("epochs", least=0),
+                     help=f"Epochs of end-to-end fine-tuning; auto is {FINETUNE_EPOCHS}, or none with labels, whose "
+                          f"own fine-tuning follows [default: {described('epochs')}]."),
         click.option("--min-steps", type=click.IntRange(0),
                      help="Fine-tune for at least this many updates, adding epochs on a small corpus "
                           f"[default: {described('min_steps')}]."),

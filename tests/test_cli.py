@@ -316,6 +316,7 @@ def test_index_joins_members_codes_and_queries_them(runner, corpus_dir, tmp_path
     (["--principal-axes", "-1"], "Invalid value for '--principal-axes': give a number, 0 or more, of axes, or auto"),
     (["--graph-eigenvectors", "x"],
      "Invalid value for '--graph-eigenvectors': give a number, 0 or more, of eigenvectors, or auto"),
+    (["--epochs", "-1"], "Invalid value for '--epochs': give a number, 0 or more, of epochs, or auto"),
     (["--code-layer", "bernoulli"], "Invalid value for '--code-layer': 'bernoulli' is not one of 'noise', 'variational'."),
     (["--sparsity", "-1"], "Invalid value for '--sparsity': -1.0 is not in the range x>=0."),
 ])

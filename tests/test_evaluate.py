@@ -19,9 +19,9 @@ def test_evaluate_writes_json_markdown_and_plot(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     result = CliRunner().invoke(cli, [
-        "evaluate", str(corpus), "--bits", "8,16", "--labels", "--hidden", "32", "--pretrain-epochs", "2",
-        "--epochs", "2", "--min-steps", "300", "--min-pretrain-steps", "0", "--json", str(out / "rows.json"),
-        "--markdown", str(out / "table.md"),
+        "evaluate", str(corpus), "--bits", "8,16", "--labels", "--members", "2", "--hidden", "32",
+        "--pretrain-epochs", "2", "--epochs", "2", "--min-steps", "300", "--min-pretrain-steps", "0",
+        "--json", str(out / "rows.json"), "--markdown", str(out / "table.md"),
         "--plot", str(out / "plot.png"), "--quiet",
     ])
     assert result.exit_code == 0, result.output
@@ -105,8 +105,8 @@ def test_cifar_with_the_conv_model_trains_on_pixels_and_refuses_dense_settings(t
 def test_variants_add_a_row_for_each_code_layer_variant(tmp_path):
     corpus = write_corpus(tmp_path / "corpus", per_topic=12)
     result = CliRunner().invoke(cli, ["evaluate", str(corpus), "--bits", "8", "--variants", "--no-baselines",
-                                      "--hidden", "16", "--pretrain-epochs", "1", "--epochs", "1", "--min-steps", "0",
-                                      "--min-pretrain-steps", "0", "--quiet"])
+                                      "--members", "1", "--hidden", "16", "--pretrain-epochs", "1", "--epochs", "1",
+                                      "--min-steps", "0", "--min-pretrain-steps", "0", "--quiet"])
     assert result.exit_code == 0, result.output
     rows = json_lines(result.stdout)
     assert [row["method"] for row in rows] == ["semhash", "semhash-variational", "semhash-l1"]

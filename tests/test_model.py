@@ -11,7 +11,7 @@ from semhash.codes.binarize import ITQ_ITERATIONS, cut, hash_centres, pca_itq, p
 from semhash.codes.neighbours import nearest_others, neighbour_graph_eigenvectors, neighbour_space
 from semhash.errors import SemhashError
 from semhash.features.text import TextFeatures
-from semhash.models.autoencoder import GRAPH_RIDGE, SQUASH, StackedAutoencoder
+from semhash.models.autoencoder import FINETUNE_EPOCHS, GRAPH_RIDGE, SQUASH, StackedAutoencoder
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +135,9 @@ def test_checking_parameters_imports_no_tensorflow():
 def test_supervised_fine_tuning_pulls_codes_of_a_label_together(X):
     labels = np.repeat(list(TOPICS), 16)
     unsupervised = StackedAutoencoder(**{**TINY_MODEL, "epochs": 2}).fit(X)
-    supervised = StackedAutoencoder(**{**TINY_MODEL, "epochs": 2, "supervised_epochs": 20}).fit(X, labels)
+    supervised = StackedAutoencoder(**{**TINY_MODEL, "epochs": "auto", "supervised_epochs": 20}).fit(X, labels)
+    # with labels, "auto" epochs leave out the unrolled autoencoder's fine-tuning: the labels' follows
+    assert supervised.history_["finetune_epochs"] == 0 and "loss_after_finetuning" not in supervised.history_
     assert len(supervised.history_["supervised"]) == 20
     assert supervised.history_["supervised"][-1] < supervised.history_["supervised"][0]
 
@@ -151,6 +153,41 @@ def test_supervised_fine_tuning_pulls_codes_of_a_label_together(X):
     codes = supervised.transform(X) > 0.5
     mean_distance = np.array([[(codes[labels == name] != centre).sum(axis=1).mean() for centre in centres] for name in names])
     assert (mean_distance.argmin(axis=1) == np.arange(len(names))).all()
+
+
+@pytest.mark.parametrize(("epochs", "unlabelled", "labelled"), [("auto", FINETUNE_EPOCHS, 0), (3, 3, 3), (0, 0, 0)])
+def test_auto_epochs_fine_tune_without_labels_only(epochs, unlabelled, labelled):
+    model = StackedAutoencoder(epochs=epochs)
+    assert (model._finetune_epochs(), model._finetune_epochs(y=np.zeros(3))) == (unlabelled, labelled)
+
+
+def test_the_supervised_coder_reads_sparse_rows_as_the_dense_coder_reads_them(X):
+    from semhash.models import network
+
+    network.seed_everything(0)
+    rows = sp.csr_matrix(X[:12], dtype=np.float32)
+    stack = network.Stack([X.shape[1], 8, 4], "relu", "softmax")
+    batches = [next(iter(network.Batches(rows, 12, np.random.default_rng(0), shuffle=False, sparse=sparse)
+                         .dataset(1)))[0] for sparse in (True, False)]
+    assert isinstance(batches[0], network.tf.SparseTensor) and not isinstance(batches[1], network.tf.SparseTensor)
+    sparse_coder, dense_coder = stack.coder(0, 1e-3, sparse=True), stack.coder(0, 1e-3)
+    np.testing.assert_allclose(sparse_coder(batches[0]), dense_coder(batches[1]), rtol=1e-5)
+    np.testing.assert_allclose(dense_coder(batches[1]), stack.encoder()(rows.toarray()), rtol=1e-5)
+
+
+def test_sparse_masking_noise_zeroes_a_share_of_the_stored_values_and_scales_the_rest():
+    from semhash.models import network
+
+    network.seed_everything(0)
+    stored = [[row, column] for row in range(40) for column in range(0, 500, 10)]
+    batch = network.tf.SparseTensor(stored, network.tf.ones(len(stored)), [40, 500])
+    noise = network.SparseMaskingNoise(0.25)
+    kept = noise(batch, training=True)
+    values = kept.values.numpy()
+    assert np.array_equal(kept.indices.numpy(), batch.indices.numpy())
+    np.testing.assert_allclose(np.unique(values), [0, 1 / 0.75], rtol=1e-6)
+    assert abs((values == 0).mean() - 0.25) < 0.04
+    assert noise(batch, training=False) is batch
 
 
 def test_fit_transform_and_fit_encode_give_what_fit_then_transform_and_encode_give(fitted, X):

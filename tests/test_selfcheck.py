@@ -184,8 +184,9 @@ def test_defaults_name_each_coder_once():
 
 def test_evaluate_scores_the_self_checked_default_beside_the_autoencoder(tmp_path):
     corpus = write_corpus(tmp_path / "corpus", per_topic=50)
-    result = CliRunner().invoke(cli, ["evaluate", str(corpus), "--bits", "16", "--hidden", "32", "--pretrain-epochs",
-                                      "2", "--epochs", "2", "--coder", "self-check", "--quiet"])
+    result = CliRunner().invoke(cli, ["evaluate", str(corpus), "--bits", "16", "--members", "1", "--hidden", "32",
+                                      "--pretrain-epochs", "2", "--epochs", "2", "--min-steps", "100",
+                                      "--min-pretrain-steps", "0", "--coder", "self-check", "--quiet"])
     assert result.exit_code == 0, result.output
     rows = {row["method"]: row for row in json_lines(result.stdout)}
     default = rows["semhash-default"]

@@ -61,12 +61,14 @@ class Batches:
     by `rng` (every epoch's order is drawn when `dataset` is asked for), and sorted within a
     batch. CSR rows are gathered and densified inside TensorFlow's graph, so no Python runs
     between steps (batches made in Python took a third of each step on text); dense rows are
-    sliced in numpy. (Fed to the network as a sparse tensor instead, the text rows trained
-    codes that scored .008 lower precision@100 on THUCNews: docs/RESULTS.md.)
+    sliced in numpy. `sparse`: CSR rows stay a sparse tensor, for a network with a sparse input
+    (the supervised coder's, see `Stack.coder`). (Fed to the autoencoders as a sparse tensor, the
+    text rows trained codes that scored .008 lower precision@100 on THUCNews: docs/RESULTS.md.)
     """
 
-    def __init__(self, inputs, batch_size, rng, normalize_target=False, shuffle=True, targets=None):
+    def __init__(self, inputs, batch_size, rng, normalize_target=False, shuffle=True, targets=None, sparse=False):
         self.inputs = inputs
+        self.sparse = sparse
         self.targets = targets
         self.batch_size = batch_size
         self.rng = rng
@@ -92,7 +94,7 @@ class Batches:
         ends = np.cumsum([len(batch) for batch in rows], dtype=np.int64)
         starts = ends - np.array([len(batch) for batch in rows], dtype=np.int64)
         flat = tf.constant(np.concatenate(rows) if rows else np.empty(0, np.int64), dtype=tf.int64)
-        inputs = _rows_of(self.inputs)
+        inputs = _rows_of(self.inputs, sparse=self.sparse)
         itself = self.targets is None and not self.normalize_target
         targets = _rows_of(self.inputs if self.targets is None else self.targets, self.normalize_target)
 
@@ -105,10 +107,10 @@ class Batches:
         return windows.map(batch).prefetch(1)
 
 
-def _rows_of(matrix, normalize=False):
+def _rows_of(matrix, normalize=False, sparse=False):
     """A function from row numbers to those rows of `matrix` as dense float32 tensors: a CSR
     matrix's gathered in the graph, a dense array's sliced in numpy. `normalize` scales each row
-    to sum to one."""
+    to sum to one. `sparse`: a CSR matrix's rows stay a tf.SparseTensor."""
     if not sp.issparse(matrix):
 
         def sliced(chosen):
@@ -139,7 +141,7 @@ def _rows_of(matrix, normalize=False):
         places = tf.ragged.range(first, last)
         where = tf.stack([places.value_rowids(), tf.gather(indices, places.flat_values)], axis=1)
         rows = tf.SparseTensor(where, tf.gather(data, places.flat_values), [tf.size(chosen, tf.int64), width])
-        return tf.sparse.to_dense(rows)
+        return rows if sparse else tf.sparse.to_dense(rows)
 
     return gathered
 
@@ -158,6 +160,24 @@ class Adam(keras.optimizers.Adam):
             beta1_power=keras.ops.power(beta_1, step), beta2_power=keras.ops.power(beta_2, step),
             lr=keras.ops.cast(learning_rate, dtype), beta1=beta_1, beta2=beta_2,
             epsilon=keras.ops.cast(self.epsilon, dtype), grad=keras.ops.cast(gradient, dtype))
+
+
+class SparseMaskingNoise(keras.layers.Layer):
+    """Masking noise on a sparse batch while training: each stored value zeroed with probability
+    `rate` and the rest scaled by 1 / (1 - rate), as keras' Dropout masks a dense batch (whose
+    zeros it leaves zero)."""
+
+    def __init__(self, rate, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = rate
+        self.seed_generator = keras.random.SeedGenerator()
+
+    def call(self, inputs, training=False):
+        if not training:
+            return inputs
+        kept = keras.random.uniform(tf.shape(inputs.values), seed=self.seed_generator) >= self.rate
+        values = tf.where(kept, inputs.values / (1 - self.rate), tf.zeros_like(inputs.values))
+        return tf.SparseTensor(inputs.indices, values, inputs.dense_shape)
 
 
 class CodeNoise(keras.layers.Layer):
@@ -302,16 +322,19 @@ class Stack:
     def _loss(self, layer):
         return OUTPUT_LOSSES[self.output_loss][1] if layer == 0 else "mean_squared_error"
 
-    def _input(self, layer, input_noise):
-        """(keras.Input of layer `layer`, that input corrupted by masking noise of rate
-        `input_noise` while training, where it is set)."""
-        inputs = keras.Input(self._input_shape(layer))
-        return inputs, keras.layers.Dropout(input_noise)(inputs) if input_noise else inputs
+    def _input(self, layer, input_noise, sparse=False):
+        """(keras.Input of layer `layer`, sparse where `sparse` says, that input corrupted by
+        masking noise of rate `input_noise` while training, where it is set)."""
+        inputs = keras.Input(self._input_shape(layer), sparse=sparse)
+        if not input_noise:
+            return inputs, inputs
+        return inputs, (SparseMaskingNoise if sparse else keras.layers.Dropout)(input_noise)(inputs)
 
-    def _coded(self, input_noise, trained=True, sampled=True):
-        """(input, sigmoid codes) through every encoder, the input corrupted by masking noise
-        where it is set, and the code layer as it trains (`trained`; see `CodeLayer`)."""
-        inputs, hidden = self._input(0, input_noise)
+    def _coded(self, input_noise, trained=True, sampled=True, sparse=False):
+        """(input, sigmoid codes) through every encoder, the input (sparse where `sparse` says)
+        corrupted by masking noise where it is set, and the code layer as it trains (`trained`;
+        see `CodeLayer`)."""
+        inputs, hidden = self._input(0, input_noise, sparse)
         for layer in range(self.depth - 1):
             hidden = self._encode(layer, hidden)
         return inputs, self.code(self._encode(self.depth - 1, hidden), trained, sampled)
@@ -341,11 +364,14 @@ class Stack:
         model.compile(Adam(learning_rate), loss=self._loss(0))
         return model
 
-    def coder(self, input_noise, learning_rate):
+    def coder(self, input_noise, learning_rate, sparse=False):
         """The encoder alone, its (noisy) sigmoid codes trained towards given target codes
         under binary cross-entropy: with each row's target its label's hash centre, the
-        codes of one label gather round one corner, far from the other labels'."""
-        inputs, codes = self._coded(input_noise, sampled=False)
+        codes of one label gather round one corner, far from the other labels'. `sparse`: it
+        reads sparse batches, whose product with the first kernel costs their stored values
+        alone, where the autoencoders' dense batches cost every term (no decoder follows to cost
+        as much again)."""
+        inputs, codes = self._coded(input_noise, sampled=False, sparse=sparse)
         model = keras.Model(inputs, codes)
         model.compile(Adam(learning_rate), loss="binary_crossentropy")
         return model
