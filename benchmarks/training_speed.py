@@ -10,6 +10,7 @@ queries' codes against the database's, ranked as `semhash evaluate` ranks them.
 
     python benchmarks/training_speed.py --data ../shared/data --corpus thucnews --rows 4000
     python benchmarks/training_speed.py --data ../shared/data --corpus 20newsgroups --seeds 0,1,2
+    python benchmarks/training_speed.py --data ../shared/data --corpus 20newsgroups --labels --reference 45d4a36
 
 Prints one JSON line per training, then a Markdown row: the median seconds of each, their ratio,
 and the mean precision@100 of each over the seeds.
@@ -33,9 +34,10 @@ import hashlib, json, sys, time
 import numpy as np, scipy.sparse as sp
 from semhash.models.autoencoder import StackedAutoencoder
 X = sp.load_npz(sys.argv[1] + "/database.npz")
+y = np.load(sys.argv[1] + "/labels.npy", allow_pickle=False) if sys.argv[4] == "labels" else None
 model = StackedAutoencoder(**json.loads(sys.argv[2]))
 started = time.perf_counter()
-bits = model.fit_encode(X)
+bits = model.fit_encode(X, y)
 seconds = time.perf_counter() - started
 np.save(sys.argv[3] + "-database.npy", np.packbits(bits, axis=1))
 np.save(sys.argv[3] + "-queries.npy", np.packbits(model.encode(sp.load_npz(sys.argv[1] + "/queries.npz")), axis=1))
@@ -46,6 +48,7 @@ print(json.dumps({"seconds": round(seconds, 2), "codes_sha256": hashlib.sha256(n
 def features(corpus, data, rows, folder):
     """Save semhash's features of the database (its first `rows` rows, or all) and the queries, as
     the evaluation makes them, into `folder`; return the labels of both."""
+    import numpy as np
     import scipy.sparse as sp
 
     from semhash.modality import named
@@ -56,13 +59,16 @@ def features(corpus, data, rows, folder):
     rows = rows or ours.shape[0]
     sp.save_npz(folder / "database.npz", ours[:rows])
     sp.save_npz(folder / "queries.npz", asked)
+    np.save(folder / "labels.npy", np.asarray(database.labels[:rows]).astype(str), allow_pickle=False)
     return database.labels[:rows], queries.labels
 
 
-def train(code_root, folder, params, codes):
-    """Train with the code under `code_root` in a new process; its report, with its codes' precision@100."""
+def train(code_root, folder, params, codes, labels):
+    """Train with the code under `code_root` in a new process, on the database's labels where `labels`
+    says; its report, with its codes' precision@100."""
     env = {**os.environ, "PYTHONPATH": str(code_root), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    ran = subprocess.run([sys.executable, "-c", TRAIN, str(folder), json.dumps(params), str(codes)],
+    ran = subprocess.run([sys.executable, "-c", TRAIN, str(folder), json.dumps(params), str(codes),
+                          "labels" if labels else "none"],
                          capture_output=True, text=True, env=env, cwd=code_root, check=False)
     if ran.returncode:
         sys.exit(f"training with {code_root} failed:\n{ran.stderr[-2000:]}")
@@ -88,6 +94,7 @@ def main():
     parser.add_argument("--reference", default="7e53d21", help="the commit to compare against")
     parser.add_argument("--seeds", default="0", help="train once with each of these seeds, e.g. 0,1,2")
     parser.add_argument("--model", default="{}", help='StackedAutoencoder settings as JSON, e.g. \'{"bits": 32}\'')
+    parser.add_argument("--labels", action="store_true", help="train on the database's labels too (supervised)")
     args = parser.parse_args()
     seeds = [int(seed) for seed in args.seeds.split(",")]
     params = {"bits": 64, **json.loads(args.model)}
@@ -103,11 +110,12 @@ def main():
         for turn, seed in enumerate(seeds):
             for which in ["reference", "this"][:: 1 if turn % 2 == 0 else -1]:
                 codes = work / f"{which}-{seed}"
-                result = train(reference if which == "reference" else ROOT, work, {**params, "seed": seed}, codes)
+                result = train(reference if which == "reference" else ROOT, work, {**params, "seed": seed}, codes,
+                               args.labels)
                 result["precision_at_100"] = precision(codes, labels)
                 runs[which].append(result)
-                print(json.dumps({"code": which, "corpus": args.corpus, "rows": len(labels[0]), **params, "seed": seed,
-                                  **result}), flush=True)
+                print(json.dumps({"code": which, "corpus": args.corpus, "rows": len(labels[0]), "labels": args.labels,
+                                  **params, "seed": seed, **result}), flush=True)
     median = {which: statistics.median(run["seconds"] for run in found) for which, found in runs.items()}
     mean = {which: statistics.mean(run["precision_at_100"] for run in found) for which, found in runs.items()}
     same = [old["codes_sha256"] == new["codes_sha256"] for old, new in zip(runs["reference"], runs["this"])]
