@@ -71,7 +71,7 @@ class StackedAutoencoder:
 
     epochs: of fine-tuning the unrolled autoencoder, or "auto": FINETUNE_EPOCHS, or none where labels
     are given, whose own fine-tuning of the encoder follows (measured on 20 Newsgroups at 64 bits:
-    .8193 precision@100 without it against .8212 with it, at a third of the cost; see docs/RESULTS.md).
+    .8193 precision@100 without it against .8212 with it, in 40% of the time; see docs/RESULTS.md).
     Epochs are extended where needed so that fine-tuning makes at least
     `min_steps` updates: a small corpus gets few updates an epoch (a 32nd of it a batch, so
     32 below 4,096 rows). (Measured: longer training lowers the loss but hurts retrieval on
