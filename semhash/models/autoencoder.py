@@ -125,9 +125,10 @@ class StackedAutoencoder:
     .650 / .664 / .674 and .616 / .657 / .670 / .678. See docs/RESULTS.md, "Principal axes".)
     graph_eigenvectors: how many units learned from the neighbour graph (the graph member) join the code
     layer beside the members and the axes, before the squash and the cut: the top eigenvectors of the
-    graph joining each row to its `neighbours` nearest, predicted from the joined last hidden layer by
-    ridge regression, so the encoder is still dense layers alone (see `_with_graph_member`). "auto" is
-    GRAPH_EIGENVECTORS beside several members with hidden layers and neighbours, else 0.
+    graph joining each row to its `neighbours` nearest by the input and as many in the members' and axes'
+    joined code layer, predicted from the joined last hidden layer by ridge regression, so the encoder is
+    still dense layers alone (see `_with_graph_member`). "auto" is GRAPH_EIGENVECTORS beside several members with hidden
+    layers and neighbours, else 0.
 
     X may be CSR bag-of-words rows, dense rows, or images (rows, height, width, channels),
     which are taken as pixel vectors.
@@ -436,12 +437,18 @@ class StackedAutoencoder:
 
     def _with_graph_member(self, X, y, count):
         """The joined code layer's (kernel, bias) with `count` more units, the graph member: the top
-        eigenvectors of the graph joining each row of X to its `neighbours` nearest (as the members'
-        targets find them), predicted from the last hidden layer by ridge regression, so that a new
-        item is coded from its own terms (self-taught hashing, Zhang et al. 2010). The members rebuild
-        their neighbours one row at a time; the graph's eigenvectors see its clusters whole."""
-        _, others = self._rows_and_nearest(X, y)
-        targets = neighbour_graph_eigenvectors(others, count, self.seed)
+        eigenvectors of the graph joining each row of X to its `neighbours` nearest by the input (as the
+        members' targets find them) and to its `neighbours` nearest in that joined layer (the members' and
+        the axes' units, squashed as the cut squashes them, centred; by cosine), predicted from the last
+        hidden layer by ridge regression, so that a new item is coded from its own terms (self-taught
+        hashing, Zhang et al. 2010). The members rebuild their neighbours one row at a time; the graph's
+        eigenvectors see its clusters whole, and the joined layer's neighbours share a topic far more
+        often than the input's (on 20 Newsgroups, .654 precision@100 by cosine against .414)."""
+        _, by_input = self._rows_and_nearest(X, y)
+        logits = self._logits(X)
+        joined = np.tanh(logits / squash_scales(logits))
+        by_codes = self._nearest(joined - joined.mean(axis=0), "cosine", y)
+        targets = neighbour_graph_eigenvectors(np.hstack([by_input, by_codes]), count, self.seed)
         hidden_layers = self.weights_[:-1]
         width = hidden_layers[-1][0].shape[1]
         gram, cross, total = np.zeros((width, width)), np.zeros((width, targets.shape[1])), np.zeros(width)
