@@ -5,11 +5,14 @@ once at 32 bits, `graph_eigenvectors=0`) is fitted on the protocol's database; i
 layer, cut by PCA-ITQ at each length, is the reference row. Beside it, for each neighbour count k:
 
 - a graph member: the top `--eigenvectors` eigenvectors of the database's symmetric k-nearest-neighbour
-  graph (idf-cosine, normalized adjacency, the constant one left out), as self-taught hashing (Zhang et
-  al., 2010) takes them, regressed by ridge (weight `--alpha`) from the joined encoder's hidden layer,
-  so that a query is coded from its own terms; scored alone and joined (squashed as a member) to the
-  members and axes. Joined, with k the model's `neighbours` (10) and 64 eigenvectors, it is what
-  `StackedAutoencoder`'s graph member now computes by default (`graph_eigenvectors`);
+  graph (normalized adjacency, the constant one left out), as self-taught hashing (Zhang et al., 2010)
+  takes them, regressed by ridge (weight `--alpha`) from the joined encoder's hidden layer, so that a
+  query is coded from its own terms; scored alone and joined (squashed as a member) to the members and
+  axes. `--spaces` says where each row's k neighbours are found: `input` (idf-cosine on the features,
+  as the members' targets find them), `codes` (cosine on the members' and axes' joined layer, squashed
+  and centred) or `both` (the two lists joined). Joined, `both` with k the model's `neighbours` (10) and
+  64 eigenvectors is what `StackedAutoencoder`'s graph member now computes by default
+  (`graph_eigenvectors`); `input` is what it computed before;
 - with `--network-epochs`, the same eigenvectors learned by a small network instead (input dropout .2,
   256 relu units, squared error), from the TF-IDF rows;
 - with `--smooth`, each database row's joined layer mixed (.3) with the mean of its k neighbours' before
@@ -18,6 +21,7 @@ layer, cut by PCA-ITQ at each length, is the reference row. Beside it, for each 
 Precision@100 of the protocol's queries (all of them), exact Hamming ranking, ties by the seed.
 
     python benchmarks/graph_member.py --data ../shared/data --neighbours 10,20,50 --network-epochs 20 --smooth
+    python benchmarks/graph_member.py --data ../shared/data --neighbours 10 --spaces input,codes,both
 
 Prints one JSON line a row, then the rows as a markdown table.
 """
@@ -87,6 +91,8 @@ def main():
     parser.add_argument("--corpus", default="20newsgroups")
     parser.add_argument("--bits", default="16,32,64,128")
     parser.add_argument("--neighbours", default="10,20,50", help="neighbour counts of the graph, comma-separated")
+    parser.add_argument("--spaces", default="input", help="where each row's neighbours are found for the graph, "
+                        "comma-separated: input (idf-cosine), codes (the joined layer, by cosine), both")
     parser.add_argument("--eigenvectors", type=int, default=64)
     parser.add_argument("--alpha", type=float, default=100.0)
     parser.add_argument("--network-epochs", type=int, default=0, help="also learn the eigenvectors by a network")
@@ -112,18 +118,22 @@ def main():
     row("members and axes (the defaults before the graph member)", joined, train_seconds=trained)
     counts = [int(k) for k in args.neighbours.split(",")]
     space, metric = neighbour_space(X, "idf-cosine")
-    nearest = nearest_others(space, max(counts), metric, args.seed)
+    by_input = nearest_others(space, max(counts), metric, args.seed)
+    by_codes = nearest_others(joined[0] - joined[0].mean(axis=0), max(counts), "cosine", args.seed)
     for k in counts:
-        targets = neighbour_graph_eigenvectors(nearest[:, :k], args.eigenvectors, args.seed)
-        learned = {"ridge": ridge(*hidden[:1], targets, hidden[1], args.alpha)}
-        if args.network_epochs:
-            learned["network"] = network(X, targets, Q, args.network_epochs, args.seed)
-        for how, member in learned.items():
-            row(f"graph member ({how}) alone, k {k}", member)
-            row(f"members, axes and graph member ({how}), k {k}",
-                [np.hstack([layer, part]) for layer, part in zip(joined, squashed(*member))])
+        graphs = {"input": by_input[:, :k], "codes": by_codes[:, :k]}
+        graphs["both"] = np.hstack([graphs["input"], graphs["codes"]])
+        for found_by in args.spaces.split(","):
+            targets = neighbour_graph_eigenvectors(graphs[found_by], args.eigenvectors, args.seed)
+            learned = {"ridge": ridge(*hidden[:1], targets, hidden[1], args.alpha)}
+            if args.network_epochs:
+                learned["network"] = network(X, targets, Q, args.network_epochs, args.seed)
+            for how, member in learned.items():
+                row(f"graph member ({how}, neighbours by {found_by}) alone, k {k}", member)
+                row(f"members, axes and graph member ({how}, neighbours by {found_by}), k {k}",
+                    [np.hstack([layer, part]) for layer, part in zip(joined, squashed(*member))])
         if args.smooth:
-            smoothed = 0.7 * joined[0] + 0.3 * joined[0][nearest[:, :k]].mean(axis=1)
+            smoothed = 0.7 * joined[0] + 0.3 * joined[0][by_input[:, :k]].mean(axis=1)
             row(f"members and axes, database smoothed (.3), k {k}", [smoothed, joined[1]])
     print(f"\n| row | {' | '.join(f'{b} bits' for b in bits)} |\n|---|{'---|' * len(bits)}")
     for entry in table:
