@@ -337,14 +337,15 @@ def test_the_graph_member_joins_the_code_layer_as_a_ridge_regression_from_the_hi
     plain = StackedAutoencoder(**{**settings, "graph_eigenvectors": 0}).fit(X)
     logits = model._logits(X)
     assert logits.shape == (X.shape[0], 37) and model.scales_.shape == (37,)
-    np.testing.assert_allclose(logits[:, :32], plain._logits(X), atol=1e-5)
+    plain_logits = plain._logits(X)
+    np.testing.assert_allclose(logits[:, :32], plain_logits, atol=1e-5)
     # the last five units are the ridge regression of the graph's eigenvectors on the centred hidden layer
     kernel, bias = model.weights_[0]
     hidden = np.maximum(X @ kernel + bias, 0).astype(np.float64)
     centred = hidden - hidden.mean(axis=0)
     # over the graph of each row's 10 nearest by idf-cosine and 10 nearest in the joined layer without it
     rows, metric = neighbour_space(X, "idf-cosine")
-    joined = np.tanh(plain._logits(X) / squash_scales(plain._logits(X)))
+    joined = np.tanh(plain_logits / squash_scales(plain_logits))
     others = [nearest_others(rows, 10, metric), nearest_others(joined - joined.mean(axis=0), 10, "cosine")]
     graph = neighbour_graph_eigenvectors(np.hstack(others), 5)
     coefficients = np.linalg.solve(centred.T @ centred + GRAPH_RIDGE * np.eye(hidden.shape[1]), centred.T @ graph)
