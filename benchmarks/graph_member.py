@@ -43,7 +43,7 @@ from semhash.codes.binarize import ITQ_ITERATIONS, cut, pca_itq  # noqa: E402
 from semhash.codes.neighbours import nearest_others, neighbour_graph_eigenvectors, neighbour_space  # noqa: E402
 from semhash.evaluation import metrics  # noqa: E402
 from semhash.modality import named  # noqa: E402
-from semhash.models.autoencoder import squash_scales  # noqa: E402
+from semhash.models.autoencoder import ridge_readout, squash_scales  # noqa: E402
 from semhash.sources import datasets  # noqa: E402
 
 
@@ -59,11 +59,10 @@ def precisions(database, queries, labels, bits, seed):
 
 
 def ridge(features, targets, queries, alpha):
-    """Ridge regression of `targets` on `features` (centred): the fitted values and the queries' predictions."""
-    mean = features.mean(axis=0)
-    centred = features - mean
-    coefficients = np.linalg.solve(centred.T @ centred + alpha * np.eye(centred.shape[1]), centred.T @ targets)
-    return centred @ coefficients, (queries - mean) @ coefficients
+    """The targets regressed by ridge on `features` (`ridge_readout`, as the model reads its graph member):
+    the fitted values and the queries' predictions."""
+    coefficients, intercept = ridge_readout([features], targets, alpha)
+    return features @ coefficients + intercept, queries @ coefficients + intercept
 
 
 def network(X, targets, queries, epochs, seed):
@@ -117,14 +116,16 @@ def main():
 
     row("members and axes (the defaults before the graph member)", joined, train_seconds=trained)
     counts = [int(k) for k in args.neighbours.split(",")]
+    spaces = args.spaces.split(",")
     space, metric = neighbour_space(X, "idf-cosine")
     by_input = nearest_others(space, max(counts), metric, args.seed)
-    by_codes = nearest_others(joined[0] - joined[0].mean(axis=0), max(counts), "cosine", args.seed)
+    by_codes = (nearest_others(joined[0] - joined[0].mean(axis=0), max(counts), "cosine", args.seed)
+                if {"codes", "both"} & set(spaces) else None)
     for k in counts:
-        graphs = {"input": by_input[:, :k], "codes": by_codes[:, :k]}
-        graphs["both"] = np.hstack([graphs["input"], graphs["codes"]])
-        for found_by in args.spaces.split(","):
-            targets = neighbour_graph_eigenvectors(graphs[found_by], args.eigenvectors, args.seed)
+        for found_by in spaces:
+            lists = {"input": [by_input], "codes": [by_codes], "both": [by_input, by_codes]}[found_by]
+            graph = np.hstack([nearest[:, :k] for nearest in lists])
+            targets = neighbour_graph_eigenvectors(graph, args.eigenvectors, args.seed)
             learned = {"ridge": ridge(*hidden[:1], targets, hidden[1], args.alpha)}
             if args.network_epochs:
                 learned["network"] = network(X, targets, Q, args.network_epochs, args.seed)

@@ -11,7 +11,14 @@ from semhash.codes.binarize import ITQ_ITERATIONS, cut, hash_centres, pca_itq, p
 from semhash.codes.neighbours import nearest_others, neighbour_graph_eigenvectors, neighbour_space
 from semhash.errors import SemhashError
 from semhash.features.text import TextFeatures
-from semhash.models.autoencoder import FINETUNE_EPOCHS, GRAPH_RIDGE, SQUASH, StackedAutoencoder, squash_scales
+from semhash.models.autoencoder import (
+    FINETUNE_EPOCHS,
+    GRAPH_RIDGE,
+    SQUASH,
+    StackedAutoencoder,
+    ridge_readout,
+    squash_scales,
+)
 
 
 @pytest.fixture(scope="module")
@@ -359,6 +366,19 @@ def test_the_graph_member_joins_the_code_layer_as_a_ridge_regression_from_the_hi
     model.weights_[-1] = tuple(array[..., :32] for array in model.weights_[-1])
     again = model._with_graph_member(X, None, 5)  # one seed, one graph member
     np.testing.assert_array_equal(again[0][:, -5:], graph_kernel)
+
+
+def test_ridge_readout_summed_by_chunks_is_scikit_learns_ridge_centred_on_the_rows():
+    from sklearn.linear_model import Ridge
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(50, 6)) + 3
+    targets = features @ rng.normal(size=(6, 2)) + rng.normal(size=(50, 2))
+    coefficients, intercept = ridge_readout((features[start : start + 7] for start in range(0, 50, 7)), targets, 4.0)
+    reference = Ridge(alpha=4.0).fit(features, targets)
+    np.testing.assert_allclose(coefficients, reference.coef_.T, atol=1e-10)
+    np.testing.assert_allclose(intercept, reference.intercept_ - targets.mean(axis=0), atol=1e-10)
+    np.testing.assert_allclose((features @ coefficients + intercept).mean(axis=0), 0, atol=1e-10)
 
 
 @pytest.mark.parametrize(("settings", "eigenvectors", "with_labels"), [

@@ -453,20 +453,11 @@ class StackedAutoencoder:
         by_codes = self._nearest(joined - joined.mean(axis=0), "cosine", y)
         targets = neighbour_graph_eigenvectors(np.hstack([by_input, by_codes]), count, self.seed)
         hidden_layers = self.weights_[:-1]
-        width = hidden_layers[-1][0].shape[1]
-        gram, cross, total = np.zeros((width, width)), np.zeros((width, targets.shape[1])), np.zeros(width)
-        for start in range(0, X.shape[0], self.chunk_rows):
-            hidden = self._last_hidden(X[start : start + self.chunk_rows], hidden_layers).astype(np.float64)
-            gram += hidden.T @ hidden
-            cross += hidden.T @ targets[start : start + self.chunk_rows]
-            total += hidden.sum(axis=0)
-        mean = total / X.shape[0]
-        centred_gram = gram - X.shape[0] * np.outer(mean, mean)
-        centred_cross = cross - np.outer(mean, targets.sum(axis=0))
-        graph = np.linalg.solve(centred_gram + GRAPH_RIDGE * np.eye(width), centred_cross)
+        hidden = (self._last_hidden(X[start : start + self.chunk_rows], hidden_layers)
+                  for start in range(0, X.shape[0], self.chunk_rows))
+        graph, intercept = ridge_readout(hidden, targets, GRAPH_RIDGE)
         kernel, bias = self.weights_[-1]
-        return (np.hstack([kernel, graph]).astype(np.float32),
-                np.concatenate([bias, -(mean @ graph)]).astype(np.float32))
+        return np.hstack([kernel, graph]).astype(np.float32), np.concatenate([bias, intercept]).astype(np.float32)
 
     def shares_members_with(self, model):
         """Whether this fitted model's members are the ones the unfitted `model` would train: it has
@@ -699,6 +690,25 @@ def squash_scales(logits):
     layer alike: SQUASH x its spread over `logits` (rows by units), or SQUASH alone where it has none."""
     spread = logits.std(axis=0)
     return (SQUASH * np.where(spread > 0, spread, 1)).astype(np.float32)
+
+
+def ridge_readout(chunks, targets, alpha):
+    """(coefficients, intercept) of the ridge regression (weight `alpha`) of `targets` (rows by outputs) on
+    the rows that `chunks` yields in order, centred: the intercept centres the predictions over these rows
+    (the cut centres them anyway). Summed up a chunk at a time, so the rows are never held whole."""
+    gram = cross = total = 0.0
+    rows = 0
+    for chunk in chunks:
+        chunk = np.asarray(chunk, dtype=np.float64)
+        gram = gram + chunk.T @ chunk
+        cross = cross + chunk.T @ targets[rows : rows + chunk.shape[0]]
+        total = total + chunk.sum(axis=0)
+        rows += chunk.shape[0]
+    mean = total / rows
+    centred_gram = gram - rows * np.outer(mean, mean)
+    centred_cross = cross - np.outer(mean, targets.sum(axis=0))
+    coefficients = np.linalg.solve(centred_gram + alpha * np.eye(len(mean)), centred_cross)
+    return coefficients, -(mean @ coefficients)
 
 
 def _axes_through_relu(X, axes, hidden_layers, seed):
