@@ -12,16 +12,21 @@ layer, cut by PCA-ITQ at each length, is the reference row. Beside it, for each 
   as the members' targets find them), `codes` (cosine on the members' and axes' joined layer, squashed
   and centred) or `both` (the two lists joined). Joined, `both` with k the model's `neighbours` (10) and
   64 eigenvectors is what `StackedAutoencoder`'s graph member now computes by default
-  (`graph_eigenvectors`); `input` is what it computed before;
+  (`graph_eigenvectors`); `input` is what it computed before. Comma-separated `--eigenvectors`,
+  `--alpha`, `--codes-weights` (the joined layer's edges counted more than once in `both`) and
+  `--graph-weights` (the graph member's squashed units multiplied by it before the cut) add rows;
 - with `--network-epochs`, the same eigenvectors learned by a small network instead (input dropout .2,
   256 relu units, squared error), from the TF-IDF rows;
 - with `--smooth`, each database row's joined layer mixed (.3) with the mean of its k neighbours' before
   the cut, the queries left as they are.
 
-Precision@100 of the protocol's queries (all of them), exact Hamming ranking, ties by the seed.
+Precision@100 of the protocol's queries (all of them), exact Hamming ranking, ties by the seed; with
+`--real-valued`, also of each row's layer itself, ranked by cosine.
 
     python benchmarks/graph_member.py --data ../shared/data --neighbours 10,20,50 --network-epochs 20 --smooth
     python benchmarks/graph_member.py --data ../shared/data --neighbours 10 --spaces input,codes,both
+    python benchmarks/graph_member.py --data ../shared/data --neighbours 10 --spaces both --alpha 20,100,500 \
+        --codes-weights 1,2 --graph-weights 1,1.25,1.5,2 --real-valued
 
 Prints one JSON line a row, then the rows as a markdown table.
 """
@@ -40,16 +45,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from semhash import defaults  # noqa: E402
 from semhash.codes import binary  # noqa: E402
 from semhash.codes.binarize import ITQ_ITERATIONS, cut, pca_itq  # noqa: E402
-from semhash.codes.neighbours import nearest_others, neighbour_graph_eigenvectors, neighbour_space  # noqa: E402
+from semhash.codes.neighbours import nearest_others, neighbour_graph_eigenvectors, neighbour_space, real_ranking  # noqa: E402
 from semhash.evaluation import metrics  # noqa: E402
 from semhash.modality import named  # noqa: E402
 from semhash.models.autoencoder import ridge_readout, squash_scales  # noqa: E402
 from semhash.sources import datasets  # noqa: E402
 
 
-def precisions(database, queries, labels, bits, seed):
-    """Precision@100 at each length in `bits` (no more than the layer is wide) of the layers cut by PCA-ITQ."""
+def precisions(database, queries, labels, bits, seed, real_valued=False):
+    """Precision@100 at each length in `bits` (no more than the layer is wide) of the layers cut by PCA-ITQ;
+    with `real_valued`, also ("cosine") of the layers themselves ranked by cosine, centred on the database's mean."""
     scores = {}
+    if real_valued:
+        mean = database.mean(axis=0)
+        rows, _ = real_ranking(database - mean, queries - mean, 100, "cosine", seed)
+        scores["cosine"] = round(metrics.precision_at(metrics.relevance(rows, *labels), 100), 4)
     for n_bits in (b for b in bits if b <= database.shape[1]):
         mean, components, rotation, _ = pca_itq(database, n_bits, ITQ_ITERATIONS, seed)
         codes = [binary.pack(cut(layer, mean, components @ rotation)) for layer in (database, queries)]
@@ -84,6 +94,11 @@ def squashed(database, queries):
     return np.tanh(database / scale), np.tanh(queries / scale)
 
 
+def numbers(values, kind=float):
+    """A comma-separated option's values."""
+    return [kind(value) for value in values.split(",")]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="../shared/data")
@@ -92,8 +107,13 @@ def main():
     parser.add_argument("--neighbours", default="10,20,50", help="neighbour counts of the graph, comma-separated")
     parser.add_argument("--spaces", default="input", help="where each row's neighbours are found for the graph, "
                         "comma-separated: input (idf-cosine), codes (the joined layer, by cosine), both")
-    parser.add_argument("--eigenvectors", type=int, default=64)
-    parser.add_argument("--alpha", type=float, default=100.0)
+    parser.add_argument("--codes-weights", default="1", help="how many times the joined layer's list counts in "
+                        "the graph `both` joins, comma-separated (twice: its edges weigh double)")
+    parser.add_argument("--eigenvectors", default="64", help="how many eigenvectors, comma-separated")
+    parser.add_argument("--alpha", default="100", help="ridge weights, comma-separated")
+    parser.add_argument("--graph-weights", default="1", help="what the graph member's squashed units are multiplied "
+                        "by beside the members' and axes' before the cut, comma-separated")
+    parser.add_argument("--real-valued", action="store_true", help="also rank each row's layers by cosine")
     parser.add_argument("--network-epochs", type=int, default=0, help="also learn the eigenvectors by a network")
     parser.add_argument("--smooth", action="store_true", help="also smooth the database's joined layer")
     parser.add_argument("--seed", type=int, default=0)
@@ -111,34 +131,41 @@ def main():
 
     def row(name, layers, **extra):
         table.append({"corpus": args.corpus, "row": name, **extra,
-                      "precision_at_100": precisions(*layers, labels, bits, args.seed)})
+                      "precision_at_100": precisions(*layers, labels, bits, args.seed, args.real_valued)})
         print(json.dumps(table[-1]), flush=True)
 
     row("members and axes (the defaults before the graph member)", joined, train_seconds=trained)
-    counts = [int(k) for k in args.neighbours.split(",")]
-    spaces = args.spaces.split(",")
+    counts, spaces = numbers(args.neighbours, int), args.spaces.split(",")
     space, metric = neighbour_space(X, "idf-cosine")
     by_input = nearest_others(space, max(counts), metric, args.seed)
     by_codes = (nearest_others(joined[0] - joined[0].mean(axis=0), max(counts), "cosine", args.seed)
                 if {"codes", "both"} & set(spaces) else None)
-    for k in counts:
-        for found_by in spaces:
-            lists = {"input": [by_input], "codes": [by_codes], "both": [by_input, by_codes]}[found_by]
-            graph = np.hstack([nearest[:, :k] for nearest in lists])
-            targets = neighbour_graph_eigenvectors(graph, args.eigenvectors, args.seed)
-            learned = {"ridge": ridge(*hidden[:1], targets, hidden[1], args.alpha)}
+    graphs = [(k, found_by, weight) for k in counts for found_by in spaces
+              for weight in (numbers(args.codes_weights, int) if found_by == "both" else [1])]
+    for k, found_by, weight in graphs:
+        lists = {"input": [by_input], "codes": [by_codes], "both": [by_input] + [by_codes] * weight}[found_by]
+        graph = np.hstack([nearest[:, :k] for nearest in lists])
+        for eigenvectors in numbers(args.eigenvectors, int):
+            targets = neighbour_graph_eigenvectors(graph, eigenvectors, args.seed)
+            learned = {f"ridge {alpha:g}": ridge(hidden[0], targets, hidden[1], alpha)
+                       for alpha in numbers(args.alpha)}
             if args.network_epochs:
                 learned["network"] = network(X, targets, Q, args.network_epochs, args.seed)
             for how, member in learned.items():
-                row(f"graph member ({how}, neighbours by {found_by}) alone, k {k}", member)
-                row(f"members, axes and graph member ({how}, neighbours by {found_by}), k {k}",
-                    [np.hstack([layer, part]) for layer, part in zip(joined, squashed(*member))])
-        if args.smooth:
-            smoothed = 0.7 * joined[0] + 0.3 * joined[0][by_input[:, :k]].mean(axis=1)
-            row(f"members and axes, database smoothed (.3), k {k}", [smoothed, joined[1]])
-    print(f"\n| row | {' | '.join(f'{b} bits' for b in bits)} |\n|---|{'---|' * len(bits)}")
+                name = (f"graph member ({how}, {eigenvectors} eigenvectors, neighbours by {found_by}"
+                        f"{f', its joined-layer list x{weight}' if weight != 1 else ''})")
+                row(f"{name} alone, k {k}", member)
+                for times in numbers(args.graph_weights):
+                    row(f"members, axes and {name}{f' x{times:g}' if times != 1 else ''}, k {k}",
+                        [np.hstack([layer, times * part]) for layer, part in zip(joined, squashed(*member))])
+    for k in counts if args.smooth else []:
+        smoothed = 0.7 * joined[0] + 0.3 * joined[0][by_input[:, :k]].mean(axis=1)
+        row(f"members and axes, database smoothed (.3), k {k}", [smoothed, joined[1]])
+    columns = [*bits, *(["cosine"] if args.real_valued else [])]
+    print(f"\n| row | {' | '.join(f'{c} bits' if c != 'cosine' else 'real-valued, cosine' for c in columns)} |")
+    print(f"|---|{'---|' * len(columns)}")
     for entry in table:
-        print(f"| {entry['row']} | {' | '.join(str(entry['precision_at_100'].get(b, '')) for b in bits)} |")
+        print(f"| {entry['row']} | {' | '.join(str(entry['precision_at_100'].get(c, '')) for c in columns)} |")
 
 
 if __name__ == "__main__":
