@@ -155,9 +155,10 @@ def main():
                 name = (f"graph member ({how}, {eigenvectors} eigenvectors, neighbours by {found_by}"
                         f"{f', its joined-layer list x{weight}' if weight != 1 else ''})")
                 row(f"{name} alone, k {k}", member)
+                parts = squashed(*member)
                 for times in numbers(args.graph_weights):
                     row(f"members, axes and {name}{f' x{times:g}' if times != 1 else ''}, k {k}",
-                        [np.hstack([layer, times * part]) for layer, part in zip(joined, squashed(*member))])
+                        [np.hstack([layer, times * part]) for layer, part in zip(joined, parts)])
     for k in counts if args.smooth else []:
         smoothed = 0.7 * joined[0] + 0.3 * joined[0][by_input[:, :k]].mean(axis=1)
         row(f"members and axes, database smoothed (.3), k {k}", [smoothed, joined[1]])
