@@ -81,9 +81,10 @@ def test_median_binarizing_balances_every_bit(X):
     np.testing.assert_array_equal(model.rotation_, np.eye(16))
 
 
-def test_too_few_rows_for_itq_fall_back_to_medians(X):
-    model = StackedAutoencoder(**{**TINY_MODEL, "epochs": 1}).fit(X[:20])
-    assert model.history_["binarize"] == "median"
+@pytest.mark.parametrize(("rows", "binarized"), [(16, "median"), (20, "itq")])
+def test_itq_needs_more_rows_than_bits_else_medians(X, rows, binarized):
+    model = StackedAutoencoder(**{**TINY_MODEL, "epochs": 1}).fit(X[:rows])
+    assert model.history_["binarize"] == binarized
 
 
 def test_same_seed_gives_the_same_codes(fitted, X):
