@@ -530,9 +530,9 @@ class StackedAutoencoder:
         `bits` principal components (all of them, where it is as wide as the code), rotated; it
         needs more rows than bits and a code layer of full rank. Where it has neither (a tiny
         corpus), or `binarize` is "median", the first `bits` units are cut at their medians instead,
-        and `history_["binarize"]` says which was used. (More rows than twice the bits were asked
-        before: a joined layer on the bundled corpus' 240 items then lost its axes and graph member
-        at 128 bits, .214 precision@100 against .237 rotated; see docs/RESULTS.md.)"""
+        and `history_["binarize"]` says which was used. No margin beyond that: medians drop a joined
+        layer's axes and graph member (the bundled corpus' 240 items at 128 bits: .214 precision@100
+        against .237 rotated; see docs/RESULTS.md)."""
         self.history_["binarize"] = "median"
         if self.binarize == "itq" and logits.shape[0] > self.bits:
             try:
