@@ -647,7 +647,7 @@ def query(text, text_file, image_path, like_id, k, radius, index_dir, exact, bac
         click.echo(f"{'rank':>4}  {'dist':>4}  {'score':>5}  {'label':<{label_width}}  {'id':<{id_width}}"
                    + "".join(f"  {heading}" for heading, _ in columns))
     for rank, hit in enumerate(hits, 1):
-        line = (f"{rank:>4}  {hit['distance']:>4}  {hit['score']:>5.3f}  {str(hit['label'] or '-'):<{label_width}}  "
+        line = (f"{rank:>4}  {hit['distance']:>4}  {hit['score']:>5.3f}  {hit['label'] or '-'!s:<{label_width}}  "
                 f"{hit['id']:<{id_width}}" + "".join(f"  {cell(hit)}" for _, cell in columns))
         emit(hit, line, plain)
 
@@ -691,17 +691,24 @@ def info(index_dir, verify, plain):
         f"{manifest['kind']:<10} {manifest['counts']['documents']}  skipped {manifest['counts']['skipped'] or 'none'}",
         f"features   {what}",
         f"model      {model.get('arch', 'dense')}: {' -> '.join(str(s) for s in [*layers, model['bits']])}, "
-        f"seed {model['seed']}",
+        f"seed {model['seed']}" + cut_words(manifest.get("training", {}), model),
         f"coder      {coder_words(manifest.get('coder', {'chosen': 'autoencoder'}))}",
         f"search     {search_line(opened)}",
-        f"bit balance  min {min(balance, default=0):.3f}  mean {sum(balance) / max(len(balance), 1):.3f}  "
-        f"max {max(balance, default=0):.3f}",
+        (f"bit balance  min {min(balance, default=0):.3f}  mean {sum(balance) / max(len(balance), 1):.3f}  "
+         f"max {max(balance, default=0):.3f}"),
         f"drift      {drift['unseen_items']} items the model never saw ({drift['unseen_share']:.0%})"
         + (f", {drift['unknown_term_share']:.0%} of the last added terms unknown" if "unknown_term_share" in drift else "")
         + ("; retraining advised (`semhash index PATH --retrain`)" if drift["retrain"] else ""),
         "per bit    " + " ".join(f"{share:.2f}" for share in balance),
     ]
     click.echo("\n".join(lines))
+
+
+def cut_words(training, model):
+    """What `info --plain` adds where the code layer was cut otherwise than the model asked (medians
+    where the items were too few for ITQ)."""
+    fell_back = training.get("binarize") == "median" and model.get("binarize") == "itq"
+    return "; bits cut at medians, too few items for ITQ" if fell_back else ""
 
 
 def search_line(opened):

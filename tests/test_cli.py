@@ -60,8 +60,17 @@ def test_info_shows_manifest_and_bit_balance(built_index, runner):
     info = json_lines(result.stdout)[0]
     assert info["counts"]["documents"] == 72 and len(info["bit_balance"]) == 16
     assert all(0 < share < 1 for share in info["bit_balance"])  # no bit is constant
+    assert info["training"]["binarize"] == "itq"
     plain = runner.invoke(cli, ["info", str(built_index), "--plain"])
-    assert "bit balance" in plain.stdout
+    assert "bit balance" in plain.stdout and "medians" not in plain.stdout
+
+
+def test_info_says_where_too_few_items_were_cut_at_medians(runner, tmp_path):
+    corpus = write_corpus(tmp_path / "corpus", per_topic=4)  # 12 items, fewer than the 16 bits
+    assert runner.invoke(cli, ["index", str(corpus), "-o", str(tmp_path / "index"), *TINY_CLI]).exit_code == 0
+    assert json_lines(runner.invoke(cli, ["info", str(tmp_path / "index")]).stdout)[0]["training"]["binarize"] == "median"
+    plain = runner.invoke(cli, ["info", str(tmp_path / "index"), "--plain"]).stdout
+    assert "bits cut at medians, too few items for ITQ" in plain
 
 
 def test_info_verify_reads_every_file_that_opening_does_not_hash(built_index, runner, tmp_path):

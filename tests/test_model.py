@@ -11,6 +11,7 @@ from semhash.codes.binarize import ITQ_ITERATIONS, cut, hash_centres, pca_itq, p
 from semhash.codes.neighbours import nearest_others, neighbour_graph_eigenvectors, neighbour_space
 from semhash.errors import SemhashError
 from semhash.features.text import TextFeatures
+from semhash.index.index import fitted_coder
 from semhash.models.autoencoder import (
     FINETUNE_EPOCHS,
     GRAPH_RIDGE,
@@ -85,6 +86,7 @@ def test_median_binarizing_balances_every_bit(X):
 def test_itq_needs_more_rows_than_bits_else_medians(X, rows, binarized):
     model = StackedAutoencoder(**{**TINY_MODEL, "epochs": 1}).fit(X[:rows])
     assert model.history_["binarize"] == binarized
+    assert fitted_coder(model)[1]["training"]["binarize"] == binarized  # what the index's manifest records
 
 
 def test_same_seed_gives_the_same_codes(fitted, X):
