@@ -17,6 +17,11 @@ layer, cut by PCA-ITQ at each length, is the reference row. Beside it, for each 
   `--graph-weights` (the graph member's squashed units multiplied by it before the cut) add rows;
 - with `--network-epochs`, the same eigenvectors learned by a small network instead (input dropout .2,
   256 relu units, squared error), from the TF-IDF rows;
+- with `--clusters`, a cluster member beside each joined graph member (the first `--alpha`'s): a model
+  trained as `semhash evaluate --labels` trains one (seed `--seed` x 4 + 4, as the model seeds it), with the
+  graph's spectral clusters (k-means of its eigenvectors, `spectral_clusters`), as many as each of
+  `--clusters`, for labels; its squashed units multiplied by each of `--cluster-weights` before the cut.
+  `--spaces both --clusters 64 --cluster-weights 0.7` is what the model now adds by default (`clusters`);
 - with `--smooth`, each database row's joined layer mixed (.3) with the mean of its k neighbours' before
   the cut, the queries left as they are.
 
@@ -27,6 +32,8 @@ Precision@100 of the protocol's queries (all of them), exact Hamming ranking, ti
     python benchmarks/graph_member.py --data ../shared/data --neighbours 10 --spaces input,codes,both
     python benchmarks/graph_member.py --data ../shared/data --neighbours 10 --spaces both --alpha 20,100,500 \
         --codes-weights 1,2 --graph-weights 1,1.25,1.5,2 --real-valued
+    python benchmarks/graph_member.py --data ../shared/data --neighbours 10 --spaces both --clusters 20,40,64,100 \
+        --cluster-weights 1,0.7,0.5
 
 Prints one JSON line a row, then the rows as a markdown table.
 """
@@ -42,14 +49,20 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from semhash import defaults  # noqa: E402
-from semhash.codes import binary  # noqa: E402
-from semhash.codes.binarize import ITQ_ITERATIONS, cut, pca_itq  # noqa: E402
-from semhash.codes.neighbours import nearest_others, neighbour_graph_eigenvectors, neighbour_space, real_ranking  # noqa: E402
-from semhash.evaluation import metrics  # noqa: E402
-from semhash.modality import named  # noqa: E402
-from semhash.models.autoencoder import ridge_readout, squash_scales  # noqa: E402
-from semhash.sources import datasets  # noqa: E402
+from semhash import defaults
+from semhash.codes import binary
+from semhash.codes.binarize import ITQ_ITERATIONS, cut, pca_itq
+from semhash.codes.neighbours import (
+    nearest_others,
+    neighbour_graph_eigenvectors,
+    neighbour_space,
+    real_ranking,
+    spectral_clusters,
+)
+from semhash.evaluation import metrics
+from semhash.modality import named
+from semhash.models.autoencoder import ridge_readout, squash_scales
+from semhash.sources import datasets
 
 
 def precisions(database, queries, labels, bits, seed, real_valued=False):
@@ -113,6 +126,10 @@ def main():
     parser.add_argument("--alpha", default="100", help="ridge weights, comma-separated")
     parser.add_argument("--graph-weights", default="1", help="what the graph member's squashed units are multiplied "
                         "by beside the members' and axes' before the cut, comma-separated")
+    parser.add_argument("--clusters", default="", help="spectral clusters of each graph that a cluster member "
+                        "learns as labels, comma-separated (none by default)")
+    parser.add_argument("--cluster-weights", default="0.7", help="what the cluster member's squashed units are "
+                        "multiplied by before the cut, comma-separated")
     parser.add_argument("--real-valued", action="store_true", help="also rank each row's layers by cosine")
     parser.add_argument("--network-epochs", type=int, default=0, help="also learn the eigenvectors by a network")
     parser.add_argument("--smooth", action="store_true", help="also smooth the database's joined layer")
@@ -159,6 +176,15 @@ def main():
                 for times in numbers(args.graph_weights):
                     row(f"members, axes and {name}{f' x{times:g}' if times != 1 else ''}, k {k}",
                         [np.hstack([layer, times * part]) for layer, part in zip(joined, parts)])
+            graph_layers = [np.hstack([layer, part]) for layer, part in zip(joined, squashed(*next(iter(learned.values()))))]
+            for count in numbers(args.clusters, int) if args.clusters else []:
+                clusters = spectral_clusters(targets, count, args.seed)
+                member = defaults.model(kind, "dense", read_as, bits=32, seed=args.seed * 4 + 4).fit(X, clusters)
+                parts = squashed(*(member._logits(rows) for rows in (X, Q)))
+                for times in numbers(args.cluster_weights):
+                    row(f"members, axes, graph member ({eigenvectors} eigenvectors, neighbours by {found_by}) and a "
+                        f"cluster member of {count} clusters x{times:g}, k {k}",
+                        [np.hstack([layer, times * part]) for layer, part in zip(graph_layers, parts)])
     for k in counts if args.smooth else []:
         smoothed = 0.7 * joined[0] + 0.3 * joined[0][by_input[:, :k]].mean(axis=1)
         row(f"members and axes, database smoothed (.3), k {k}", [smoothed, joined[1]])

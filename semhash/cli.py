@@ -34,6 +34,7 @@ from .modality import IMAGES, MAX_QUERY_BYTES, MODALITIES, SOURCE_KINDS, check_q
 from .models.autoencoder import (
     ARCHITECTURES,
     BINARIZERS,
+    CLUSTERS,
     CODE_LAYERS,
     FINETUNE_EPOCHS,
     GRAPH_EIGENVECTORS,
@@ -180,6 +181,10 @@ def model_options(command):
                           "read from the hidden layer) to the members' code layers before the cut; auto is "
                           f"{GRAPH_EIGENVECTORS} beside several members, 0 for none "
                           f"[default: {described('graph_eigenvectors')}]."),
+        click.option("--clusters", callback=positive_or_auto("clusters", least=0),
+                     help="Dense: train one more member on this many spectral clusters of the graph member's graph "
+                          f"as labels and join it before the cut; auto is {CLUSTERS} beside a graph member without "
+                          f"labels, 0 for none [default: {described('clusters')}]."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -282,7 +287,7 @@ def misplaced(ctx, names, kind):
 
 def misplaced_for_arch(ctx, arch):
     """A UsageError for model options that the image model `arch` does not take."""
-    dense_only = ("hidden", "members", "member_bits", "principal_axes", "graph_eigenvectors")
+    dense_only = ("hidden", "members", "member_bits", "principal_axes", "graph_eigenvectors", "clusters")
     misplaced(ctx, ("filters",) if arch == "dense" else dense_only, f"a {arch} model")
 
 
@@ -365,7 +370,7 @@ def index(ctx, corpus_path, output, kind, lines, text_field, id_field, label_fie
           patterns, max_document_bytes, follow_links, split, size, max_image_pixels,
           arch, feature_kind, centroids, bits, coder, hidden, filters,
           pretrain_epochs, epochs, min_steps, min_pretrain_steps, code_layer, sparsity, members, member_bits,
-          principal_axes, graph_eigenvectors, batch_size, learning_rate, binarize, neighbours, neighbour_weight,
+          principal_axes, graph_eigenvectors, clusters, batch_size, learning_rate, binarize, neighbours, neighbour_weight,
           max_features, min_df, max_df, weighting, user_dict, backend, trees, seed, retrain, quiet, plain):
     """Index PATH: a folder of text files (.txt and .md by default), a file of one document a row
     (.jsonl, .csv, .tsv, .parquet, or a text file with --lines), a folder of images, or CIFAR-10 (the
@@ -399,7 +404,7 @@ def index(ctx, corpus_path, output, kind, lines, text_field, id_field, label_fie
                               neighbour_weight=neighbour_weight, hidden=hidden or None, filters=filters or None,
                               code_layer=code_layer, sparsity=sparsity, members=members,
                               member_bits=member_bits, principal_axes=principal_axes,
-                              graph_eigenvectors=graph_eigenvectors)
+                              graph_eigenvectors=graph_eigenvectors, clusters=clusters)
     if coder == defaults.PCA_ITQ and training:
         flags = [f"--{name.replace('_', '-')}" for name in training]
         raise click.UsageError(f"{', '.join(flags)} train the autoencoder, and --coder pca-itq fits none; "
@@ -810,7 +815,7 @@ def bit_lengths(ctx, param, value):
 def evaluate(ctx, corpus, data_dir, bits, json_path, markdown_path, plot_path, labels, no_baselines, variants, arch,
              coder, feature_kind, centroids, hidden, filters, pretrain_epochs, epochs, min_steps, min_pretrain_steps,
              neighbours, neighbour_weight, code_layer, sparsity, members, member_bits, principal_axes,
-             graph_eigenvectors, queries, query_share, seed, quiet, plain):
+             graph_eigenvectors, clusters, queries, query_share, seed, quiet, plain):
     """Score semhash beside exact search, LSH, PCAH and PCA-ITQ on CORPUS: 20newsgroups,
     thucnews or cifar10 (read from --data), or a folder of text files in label subfolders."""
     from .evaluation.run import Evaluation, markdown, plot
@@ -819,7 +824,7 @@ def evaluate(ctx, corpus, data_dir, bits, json_path, markdown_path, plot_path, l
                                min_steps=min_steps, min_pretrain_steps=min_pretrain_steps, neighbours=neighbours,
                                neighbour_weight=neighbour_weight, code_layer=code_layer, sparsity=sparsity,
                                members=members, member_bits=member_bits, principal_axes=principal_axes,
-                               graph_eigenvectors=graph_eigenvectors)
+                               graph_eigenvectors=graph_eigenvectors, clusters=clusters)
     # misuse, named before any work
     if corpus == "cifar10":
         misplaced_for_arch(ctx, arch)

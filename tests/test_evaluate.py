@@ -95,7 +95,8 @@ def test_cifar_with_the_conv_model_trains_on_pixels_and_refuses_dense_settings(t
                                       "--min-steps", "0"])
     assert result.exit_code == 0, result.output
     assert [row["method"] for row in json_lines(result.stdout)] == ["semhash"]
-    dense_only_options = (["--hidden", "16"], ["--members", "2"], ["--principal-axes", "4"], ["--graph-eigenvectors", "4"])
+    dense_only_options = (["--hidden", "16"], ["--members", "2"], ["--principal-axes", "4"], ["--graph-eigenvectors", "4"],
+                          ["--clusters", "4"])
     for dense_only in dense_only_options:
         refused = CliRunner().invoke(cli, [*command, *dense_only])
         assert refused.exit_code == 2

@@ -8,11 +8,13 @@ import scipy.sparse as sp
 from conftest import TINY_MODEL, TOPICS, topic_text
 
 from semhash.codes.binarize import ITQ_ITERATIONS, cut, hash_centres, pca_itq, principal_components, project
-from semhash.codes.neighbours import nearest_others, neighbour_graph_eigenvectors, neighbour_space
+from semhash.codes.neighbours import nearest_others, neighbour_graph_eigenvectors, neighbour_space, spectral_clusters
 from semhash.errors import SemhashError
 from semhash.features.text import TextFeatures
 from semhash.index.index import fitted_coder
 from semhash.models.autoencoder import (
+    CLUSTER_WEIGHT,
+    CLUSTERS,
     FINETUNE_EPOCHS,
     GRAPH_RIDGE,
     SQUASH,
@@ -342,7 +344,7 @@ def test_principal_axes_join_the_code_layer_exactly_through_relu_layers(X, fitte
 
 
 def test_the_graph_member_joins_the_code_layer_as_a_ridge_regression_from_the_hidden_layer(X, tmp_path):
-    settings = {**TINY_MODEL, "members": 2, "member_bits": 16, "principal_axes": 0}
+    settings = {**TINY_MODEL, "members": 2, "member_bits": 16, "principal_axes": 0, "clusters": 0}
     model = StackedAutoencoder(**{**settings, "graph_eigenvectors": 5}).fit(X)
     plain = StackedAutoencoder(**{**settings, "graph_eigenvectors": 0}).fit(X)
     logits = model._logits(X)
@@ -367,8 +369,51 @@ def test_the_graph_member_joins_the_code_layer_as_a_ridge_regression_from_the_hi
     np.testing.assert_array_equal(loaded.encode(X), model.encode(X))
     graph_kernel = model.weights_[-1][0][:, 32:]
     model.weights_[-1] = tuple(array[..., :32] for array in model.weights_[-1])
-    again = model._with_graph_member(X, None, 5)  # one seed, one graph member
+    again = model._with_graph_member(X, model._graph_targets(X, None, 5))  # one seed, one graph member
     np.testing.assert_array_equal(again[0][:, -5:], graph_kernel)
+
+
+def test_the_cluster_member_learns_the_graphs_spectral_clusters_as_labels_and_weighs_less_in_the_cut(X, tmp_path):
+    settings = {**TINY_MODEL, "members": 2, "member_bits": 16, "principal_axes": 0, "graph_eigenvectors": 5}
+    model = StackedAutoencoder(**{**settings, "clusters": 4}).fit(X)
+    without = StackedAutoencoder(**{**settings, "clusters": 0}).fit(X)
+    logits = model._logits(X)
+    assert logits.shape == (X.shape[0], 53) and model.scales_.shape == (53,)
+    np.testing.assert_allclose(logits[:, :37], without._logits(X), atol=1e-5)
+    # the last 16 units: a member (seed 2, after the two members' 0 and 1) trained on the four spectral
+    # clusters of the graph member's graph as its labels
+    members = StackedAutoencoder(**{**settings, "graph_eigenvectors": 0, "clusters": 0}).fit(X)
+    clusters = spectral_clusters(members._graph_targets(X, None, 5), 4)
+    assert model.history_["cluster_member"]["clusters"] == len(np.unique(clusters)) == 4
+    member = StackedAutoencoder(**{**TINY_MODEL, "seed": 2}).fit(X, clusters)
+    np.testing.assert_allclose(logits[:, 37:], member._logits(X), atol=1e-5)
+    # its squashed units count CLUSTER_WEIGHT times in the cut, folded into the thresholds and the rotation
+    np.testing.assert_allclose(model.unit_weights_, [1] * 37 + [CLUSTER_WEIGHT] * 16)
+    weighed = np.tanh(logits / model.scales_) * model.unit_weights_
+    mean, components, rotation, _ = pca_itq(weighed, 16, ITQ_ITERATIONS, 0)
+    codes = model.encode(X)
+    np.testing.assert_array_equal(codes, cut(weighed, mean, components @ rotation))
+    np.testing.assert_array_equal(model.projections(X) > 0, codes)
+    np.testing.assert_allclose(model.projections(X), (weighed - mean) @ components @ rotation, atol=1e-4)
+    loaded = StackedAutoencoder.load(tmp_path, model.save(tmp_path))
+    np.testing.assert_array_equal(loaded.encode(X), codes)
+    assert fitted_coder(model)[1]["training"]["clusters"] == 4
+
+
+def test_spectral_clusters_are_the_graphs_pieces_and_no_more_than_its_distinct_rows():
+    pieces = np.array([[1], [0], [1], [4], [3], [4]])  # two triangles
+    clusters = spectral_clusters(neighbour_graph_eigenvectors(pieces, 1), 2)
+    assert len(set(clusters[:3])) == len(set(clusters[3:])) == 1 and clusters[0] != clusters[3]
+    assert len(np.unique(spectral_clusters(np.ones((5, 2)), 3))) == 1
+
+
+@pytest.mark.parametrize(("settings", "clusters", "with_labels"), [
+    ({}, CLUSTERS, 0), ({"graph_eigenvectors": 0}, 0, 0), ({"members": 1}, 0, 0),
+    ({"members": 1, "graph_eigenvectors": 8}, CLUSTERS, 0), ({"clusters": 5}, 5, 5),
+])
+def test_auto_clusters_join_a_graph_member_learned_without_labels(settings, clusters, with_labels):
+    model = StackedAutoencoder(**settings)
+    assert (model._clusters(), model._clusters(y=np.zeros(3))) == (clusters, with_labels)
 
 
 def test_ridge_readout_summed_by_chunks_is_scikit_learns_ridge_centred_on_the_rows():
@@ -395,9 +440,9 @@ def test_auto_graph_eigenvectors_join_several_members_that_learn_from_neighbours
 
 def test_a_model_saved_before_members_principal_axes_and_the_graph_loads_as_it_was_built(fitted, tmp_path):
     params = fitted.save(tmp_path)
-    del params["members"], params["principal_axes"], params["graph_eigenvectors"]
+    del params["members"], params["principal_axes"], params["graph_eigenvectors"], params["clusters"]
     loaded = StackedAutoencoder.load(tmp_path, params).get_params()
-    assert (loaded["members"], loaded["principal_axes"], loaded["graph_eigenvectors"]) == (1, 0, 0)
+    assert (loaded["members"], loaded["principal_axes"], loaded["graph_eigenvectors"], loaded["clusters"]) == (1, 0, 0, 0)
 
 
 def test_principal_axes_are_as_many_as_the_rows_span(X):
@@ -459,6 +504,9 @@ def test_auto_members_are_four_of_at_least_32_bits_without_labels(settings, memb
     ({"graph_eigenvectors": 4, "neighbours": 0},
      ("the graph member is read from a hidden layer, over the neighbours' graph; "
       "set graph_eigenvectors to 0, or give hidden layers and neighbours")),
+    ({"clusters": -1}, "clusters must be a whole number, 0 or more, or 'auto', not -1"),
+    ({"clusters": 8, "graph_eigenvectors": 0},
+     "the cluster member learns the graph member's clusters; set clusters to 0, or give graph_eigenvectors"),
     ({"member_bits": "wide"}, "member_bits must be a whole number, 1 or more, or 'auto', not 'wide'"),
     ({"members": 2, "keep_decoder": True},
      "a model of several members keeps no decoder; set members to 1 or keep_decoder off"),

@@ -176,3 +176,14 @@ def neighbour_graph_eigenvectors(others, count, seed=0):
         start = np.random.default_rng(seed).standard_normal(n_rows)
         values, vectors = eigsh(normalized, count + 1, which="LA", v0=start)
     return vectors[:, np.argsort(-values)[1 : count + 1]] * np.sqrt(n_rows)
+
+
+def spectral_clusters(eigenvectors, count, seed=0):
+    """Each row's cluster among at most `count` (no more than the rows' distinct points): k-means of the
+    rows' graph eigenvector coordinates, each row scaled to unit length, as spectral clustering (Ng, Jordan
+    and Weiss) groups them; `seed` fixes k-means' starts."""
+    from sklearn.cluster import KMeans
+
+    rows = eigenvectors / np.maximum(np.linalg.norm(eigenvectors, axis=1, keepdims=True), 1e-12)
+    count = min(count, len(np.unique(rows, axis=0)))
+    return KMeans(count, n_init=4, random_state=seed).fit_predict(rows)

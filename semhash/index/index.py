@@ -559,14 +559,17 @@ class Index:
 def fitted_coder(model):
     """(the coder an index keeps of the fitted `model`, what its manifest records of it): the
     autoencoder's losses under `training`, where one was trained, and how its code layer was cut
-    ("itq", or "median" where the items were too few), and under `coder` the coder asked for and the
-    one kept, with the self-check that chose it, where one ran (see `models.selfcheck`)."""
+    ("itq", or "median" where the items were too few) and how many clusters the cluster member learned,
+    and under `coder` the coder asked for and the one kept, with the self-check that chose it, where one
+    ran (see `models.selfcheck`)."""
     check = getattr(model, "check_", None)
     kept = getattr(model, "chosen_", model)
     history = getattr(model, "history_", {})
     training = {key: history[key] for key in ("loss_before_finetuning", "loss_after_finetuning") if key in history}
     if "binarize" in getattr(kept, "history_", {}):
         training["binarize"] = kept.history_["binarize"]
+    if "cluster_member" in getattr(kept, "history_", {}):
+        training["clusters"] = kept.history_["cluster_member"]["clusters"]
     coder = {"asked": defaults.SELF_CHECK if check else coder_name(kept), "chosen": coder_name(kept), "self_check": check}
     return kept, {"training": training, "coder": coder}
 

@@ -13,7 +13,13 @@ import scipy.sparse as sp
 from scipy.linalg import block_diag
 
 from ..codes.binarize import ITQ_ITERATIONS, cut, hash_centres, median_thresholds, pca_itq, principal_components
-from ..codes.neighbours import NEIGHBOUR_METRICS, nearest_others, neighbour_graph_eigenvectors, neighbour_space
+from ..codes.neighbours import (
+    NEIGHBOUR_METRICS,
+    nearest_others,
+    neighbour_graph_eigenvectors,
+    neighbour_space,
+    spectral_clusters,
+)
 from ..errors import SemhashError
 from ..progress import progress_bar
 from .baselines import PCAITQ
@@ -35,10 +41,13 @@ PRINCIPAL_AXES = 32
 # graph_eigenvectors "auto": beside several members that learn from neighbours, GRAPH_EIGENVECTORS units learned
 # from the neighbour graph join the code layer, read from the hidden layer by ridge regression of weight GRAPH_RIDGE.
 GRAPH_EIGENVECTORS, GRAPH_RIDGE = 64, 100.0
+# clusters "auto": beside a graph member, learned without labels, one more member learns the graph's CLUSTERS spectral
+# clusters as its labels (self-training); its squashed units weigh CLUSTER_WEIGHT in the cut.
+CLUSTERS, CLUSTER_WEIGHT = 64, 0.5
 # epochs "auto": FINETUNE_EPOCHS of fine-tuning the unrolled autoencoder, or none where labels fine-tune the encoder.
 FINETUNE_EPOCHS = 10
 # What a model saved before these parameters existed was built with, where their "auto" now means more.
-SAVED_BEFORE = {"members": 1, "principal_axes": 0, "graph_eigenvectors": 0}
+SAVED_BEFORE = {"members": 1, "principal_axes": 0, "graph_eigenvectors": 0, "clusters": 0}
 # name: (activation of the reconstruction, Keras loss), as names, so that checking a model's
 # parameters needs no TensorFlow; `network` builds the layers from them.
 OUTPUT_LOSSES = {
@@ -132,6 +141,14 @@ class StackedAutoencoder:
     16 / 32 / 64 / 128 bits, 20 Newsgroups: .600 / .646 / .663 / .675, where the same members scored .581 /
     .643 / .658 / .667 with the input's neighbours alone in the graph; THUCNews .627 / .656 / .673 / .683
     against .625 / .658 / .671 / .682. See docs/RESULTS.md, "The graph member's neighbours".)
+    clusters: how many spectral clusters of the graph member's graph (k-means of its eigenvectors) label
+    the rows for one more member, trained on them as labels are trained (each cluster's codes drawn
+    to a hash centre) and joined after the graph member, its squashed units weighed CLUSTER_WEIGHT in
+    the cut: self-training, the corpus' own clusters taught back to a network that codes a new item
+    from its terms. "auto" is CLUSTERS beside a graph member where no labels are given, else 0.
+    (Measured on the same members, precision@100 at 16 / 32 / 64 / 128 bits: 20 Newsgroups .600 / .646
+    / .664 / .675 without it, .603 / .655 / .674 / .685 with it; THUCNews .626 / .656 / .672 / .683 and
+    .633 / .657 / .672 / .683. See docs/RESULTS.md, "The cluster member".)
 
     X may be CSR bag-of-words rows, dense rows, or images (rows, height, width, channels),
     which are taken as pixel vectors.
@@ -151,7 +168,9 @@ class StackedAutoencoder:
     `rotation_` (code layer by bits, applied after centring; the identity for "median"), `encoder_` (the Keras
     encoder, only on a model trained in this process), `history_` (losses), `decoder_weights_`
     ([(kernel, bias)] of the decoder, numbered as the encoder's: layer 0 rebuilds the input; only
-    with `keep_decoder`), `scales_` (each joined code unit's squashing scale; None for one member).
+    with `keep_decoder`), `scales_` (each joined code unit's squashing scale; None for one member),
+    `unit_weights_` (each joined unit's weight in the cut, folded into `thresholds_` and `rotation_`;
+    None where all weigh alike).
     """
 
     arch = "dense"
@@ -184,6 +203,7 @@ class StackedAutoencoder:
         member_bits="auto",
         principal_axes="auto",
         graph_eigenvectors="auto",
+        clusters="auto",
         seed=0,
         verbose=False,
     ):
@@ -212,6 +232,7 @@ class StackedAutoencoder:
         self.member_bits = member_bits
         self.principal_axes = principal_axes
         self.graph_eigenvectors = graph_eigenvectors
+        self.clusters = clusters
         self.seed = seed
         self.verbose = verbose
 
@@ -253,7 +274,8 @@ class StackedAutoencoder:
             value = getattr(self, name)
             if not _non_negative(value):
                 raise SemhashError(f"{name} must be a number, 0 or more, not {value!r}")
-        for name, least in (("members", 1), ("member_bits", 1), ("principal_axes", 0), ("graph_eigenvectors", 0)):
+        for name, least in (("members", 1), ("member_bits", 1), ("principal_axes", 0), ("graph_eigenvectors", 0),
+                            ("clusters", 0)):
             value = getattr(self, name)
             if value != "auto" and not (isinstance(value, int) and not isinstance(value, bool) and value >= least):
                 raise SemhashError(f"{name} must be a whole number, {least} or more, or 'auto', not {value!r}")
@@ -263,6 +285,9 @@ class StackedAutoencoder:
         if self._graph_eigenvectors() and not (self.hidden and self.neighbours):
             raise SemhashError("the graph member is read from a hidden layer, over the neighbours' graph; "
                                "set graph_eigenvectors to 0, or give hidden layers and neighbours")
+        if self._clusters() and not self._graph_eigenvectors():
+            raise SemhashError("the cluster member learns the graph member's clusters; "
+                               "set clusters to 0, or give graph_eigenvectors")
         members = self._members()
         if members > 1 and members * self._member_bits() < self.bits:
             raise SemhashError(f"{members} members of {self.member_bits} bits cannot make {self.bits}; "
@@ -304,6 +329,13 @@ class StackedAutoencoder:
         if self.graph_eigenvectors == "auto":
             return GRAPH_EIGENVECTORS if self._members(y) > 1 and self.hidden and self.neighbours else 0
         return self.graph_eigenvectors
+
+    def _clusters(self, y=None):
+        """How many spectral clusters of the graph member's graph one more member learns as labels: "auto" is
+        CLUSTERS beside a graph member where no labels are given, else none."""
+        if self.clusters == "auto":
+            return CLUSTERS if y is None and self._graph_eigenvectors(y) else 0
+        return self.clusters
 
     def _member_bits(self):
         if self.member_bits == "auto":
@@ -362,6 +394,7 @@ class StackedAutoencoder:
         self._check_params(X)
         if self._members(y) > 1 or self._principal_axes(y) or self._graph_eigenvectors(y):
             return self._fit_members(X, y)
+        self.unit_weights_ = None
         network.seed_everything(self.seed)
         rng = np.random.default_rng(self.seed)
         stack = self._stack(X)
@@ -411,47 +444,60 @@ class StackedAutoencoder:
     def _fit_members(self, X, y):
         """Train each member (`member_bits` bits, seed `seed` x members + its number) as `_fit`
         does, join them into one encoder whose code layer is the members' side by side (their first
-        layers stacked, each deeper layer block-diagonal), and binarize that joined layer to `bits`.
+        layers stacked, each deeper layer block-diagonal), add the axes, the graph member and the
+        cluster member where asked, and binarize that joined layer to `bits`.
         Returns the joined code layer's pre-activation."""
         from . import network
 
-        count, axes, graph = self._members(y), self._principal_axes(y), self._graph_eigenvectors(y)
+        count, axes, graph, clusters = self._members(y), self._principal_axes(y), self._graph_eigenvectors(y), self._clusters(y)
         params = {**self.get_params(), "bits": self._member_bits(), "members": 1, "member_bits": "auto",
-                  "principal_axes": 0, "graph_eigenvectors": 0}
+                  "principal_axes": 0, "graph_eigenvectors": 0, "clusters": 0}
         fitted = [type(self)(**{**params, "seed": self.seed * count + i}, verbose=self.verbose) for i in range(count)]
         for member in fitted:
             member._fit(X, y)
         joined = [member.weights_ for member in fitted]
         if axes:
             joined.append(_axes_through_relu(X, axes, len(self.hidden), self.seed))
-        layers = zip(*joined)
-        first = next(layers)
-        self.weights_ = [(np.hstack([kernel for kernel, _ in first]), np.concatenate([bias for _, bias in first]))]
-        self.weights_ += [(block_diag(*(kernel for kernel, _ in layer)).astype(np.float32),
-                           np.concatenate([bias for _, bias in layer])) for layer in layers]
-        if graph:
-            self.weights_[-1] = self._with_graph_member(X, y, graph)
+        self.weights_ = _joined(joined)
         self.history_ = {"members": [member.history_ for member in fitted]}
+        width = self.weights_[-1][0].shape[-1]
+        if graph:
+            eigenvectors = self._graph_targets(X, y, graph)
+            self.weights_[-1] = self._with_graph_member(X, eigenvectors)
+            width = self.weights_[-1][0].shape[-1]
+            if clusters:
+                labels = spectral_clusters(eigenvectors, clusters, self.seed)
+                member = type(self)(**{**params, "seed": self.seed * count + count}, verbose=self.verbose)
+                member._fit(X, labels)
+                self.weights_ = _joined([self.weights_, member.weights_])
+                self.history_["cluster_member"] = {"clusters": int(labels.max()) + 1, **member.history_}
+        self.unit_weights_ = None
+        if self.weights_[-1][0].shape[-1] > width:
+            self.unit_weights_ = np.ones(self.weights_[-1][0].shape[-1], dtype=np.float32)
+            self.unit_weights_[width:] = CLUSTER_WEIGHT
         self.encoder_ = network.encoder_of(self.weights_, self.activation)
         logits = self._logits(X, progress_label="encoding")
         self.scales_ = squash_scales(logits)
         self._fit_binarizer(self._squashed(logits))
         return logits
 
-    def _with_graph_member(self, X, y, count):
-        """The joined code layer's (kernel, bias) with `count` more units, the graph member: the top
-        eigenvectors of the graph joining each row of X to its `neighbours` nearest by the input (as the
-        members' targets find them) and to its `neighbours` nearest in that joined layer (the members' and
-        the axes' units, squashed as the cut squashes them, centred; by cosine), predicted from the last
-        hidden layer by ridge regression, so that a new item is coded from its own terms (self-taught
-        hashing, Zhang et al. 2010). The members rebuild their neighbours one row at a time; the graph's
-        eigenvectors see its clusters whole, and the joined layer's neighbours share a topic far more
-        often than the input's (on 20 Newsgroups, .654 precision@100 by cosine against .414)."""
+    def _graph_targets(self, X, y, count):
+        """The graph member's targets: the top `count` eigenvectors of the graph joining each row of X to its
+        `neighbours` nearest by the input (as the members' targets find them) and to its `neighbours`
+        nearest in the joined code layer (the members' and the axes' units, squashed as the cut squashes
+        them, centred; by cosine). The joined layer's neighbours share a topic far more often than the
+        input's (on 20 Newsgroups, .654 precision@100 by cosine against .414)."""
         _, by_input = self._rows_and_nearest(X, y)
         logits = self._logits(X)
         joined = np.tanh(logits / squash_scales(logits))
         by_codes = self._nearest(joined - joined.mean(axis=0), "cosine", y)
-        targets = neighbour_graph_eigenvectors(np.hstack([by_input, by_codes]), count, self.seed)
+        return neighbour_graph_eigenvectors(np.hstack([by_input, by_codes]), count, self.seed)
+
+    def _with_graph_member(self, X, targets):
+        """The joined code layer's (kernel, bias) with the graph member's units beside it: `targets` (see
+        `_graph_targets`) predicted from the last hidden layer by ridge regression, so that a new item is
+        coded from its own terms (self-taught hashing, Zhang et al. 2010). The members rebuild their
+        neighbours one row at a time; the graph's eigenvectors see its clusters whole."""
         hidden_layers = self.weights_[:-1]
         hidden = (self._last_hidden(X[start : start + self.chunk_rows], hidden_layers)
                   for start in range(0, X.shape[0], self.chunk_rows))
@@ -480,6 +526,7 @@ class StackedAutoencoder:
             raise SemhashError(f"this model's members cannot be cut to {bits} bits without training again")
         model._check_params(self._as_input(X))
         model.weights_, model.scales_, model.history_ = self.weights_, self.scales_, {**self.history_}
+        model.unit_weights_ = self.unit_weights_
         model.encoder_ = getattr(self, "encoder_", None)
         model._fit_binarizer(model._squashed(model._logits(X, progress_label="encoding")))
         return model
@@ -525,26 +572,34 @@ class StackedAutoencoder:
                 others[members] = np.pad(found, ((0, 0), (0, others.shape[1] - found.shape[1])), mode="edge")
         return others
 
-    def _fit_binarizer(self, logits):
+    def _fit_binarizer(self, layer):
         """Fit `thresholds_` and `rotation_` (code layer by bits). ITQ takes the code layer's top
         `bits` principal components (all of them, where it is as wide as the code), rotated; it
         needs more rows than bits and a code layer of full rank. Where it has neither (a tiny
         corpus), or `binarize` is "median", the first `bits` units are cut at their medians instead,
         and `history_["binarize"]` says which was used. No margin beyond that: medians drop a joined
         layer's axes and graph member (the bundled corpus' 240 items at 128 bits: .214 precision@100
-        against .237 rotated; see docs/RESULTS.md)."""
+        against .237 rotated; see docs/RESULTS.md). Each unit counts `unit_weights_` times in the cut
+        (where there are some), folded into the thresholds and the rotation, so the cut applies to the
+        layer as it is."""
+        weights = self.unit_weights_
+        if weights is not None:
+            layer = layer * weights
         self.history_["binarize"] = "median"
-        if self.binarize == "itq" and logits.shape[0] > self.bits:
+        if self.binarize == "itq" and layer.shape[0] > self.bits:
             try:
-                mean, components, rotation, _ = pca_itq(logits, self.bits, ITQ_ITERATIONS, self.seed)
+                mean, components, rotation, _ = pca_itq(layer, self.bits, ITQ_ITERATIONS, self.seed)
             except SemhashError:
                 pass
             else:
                 self.thresholds_, self.rotation_ = mean.astype(np.float32), (components @ rotation).astype(np.float32)
                 self.history_["binarize"] = "itq"
-                return
-        self.thresholds_ = median_thresholds(logits).astype(np.float32)
-        self.rotation_ = np.eye(logits.shape[1], self.bits, dtype=np.float32)
+        if self.history_["binarize"] == "median":
+            self.thresholds_ = median_thresholds(layer).astype(np.float32)
+            self.rotation_ = np.eye(layer.shape[1], self.bits, dtype=np.float32)
+        if weights is not None:
+            self.thresholds_ = (self.thresholds_ / weights).astype(np.float32)
+            self.rotation_ = (weights[:, None] * self.rotation_).astype(np.float32)
 
     def _chunked(self, layer, inputs, weights, progress_label=None):
         """`layer(chunk, weights)` over an array or CSR matrix, a chunk of rows at a time,
@@ -727,6 +782,16 @@ def _axes_through_relu(X, axes, hidden_layers, seed):
     layers = [(np.hstack([kernel, -kernel]), np.concatenate([-offset, offset]))]
     layers += [(both, np.zeros(2 * width, dtype=np.float32))] * (hidden_layers - 1)
     return [*layers, (both[:, :width] - both[:, width:], np.zeros(width, dtype=np.float32))]
+
+
+def _joined(members):
+    """[(kernel, bias)] of one encoder from several members' layers ([(kernel, bias)] each, as deep): their
+    first layers side by side, each deeper layer block-diagonal, so the code layer is theirs in order."""
+    layers = zip(*members)
+    first = next(layers)
+    joined = [(np.hstack([kernel for kernel, _ in first]), np.concatenate([bias for _, bias in first]))]
+    return joined + [(block_diag(*(kernel for kernel, _ in layer)).astype(np.float32),
+                      np.concatenate([bias for _, bias in layer])) for layer in layers]
 
 
 def _layer_arrays(layers):
