@@ -585,3 +585,22 @@ def test_queries_rank_ties_by_asymmetric_distance_unless_told_not_to(saved):
     row_of = {record["id"]: row for row, record in enumerate(opened.records)}
     keys = [(hit["distance"], weighed[row_of[hit["id"]]]) for hit in reranked]
     assert keys == sorted(keys)
+
+
+def test_an_open_index_whose_generation_was_replaced_before_its_first_query_still_answers(saved_annoy, tmp_path):
+    """Annoy's stored file is read on the first query; where an update has replaced (and removed) the
+    generation it was opened on by then, it is built again from the mapped codes with the stored trees
+    and seed, and answers as the stored one would have."""
+    corpus = shutil.copytree(saved_annoy.manifest["source"]["root"], tmp_path / "corpus")
+    target = shutil.copytree(saved_annoy.folder, tmp_path / "index")
+    manifest = json.loads((target / "manifest.json").read_text())
+    manifest["source"]["root"] = str(corpus.resolve())
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    before = Index.open(shutil.copytree(target, tmp_path / "copy")).query("football goal striker", k=10)
+    kept_open = Index.open(target)
+    for added in ("new.txt", "newer.txt"):  # an update keeps the generation before it, and removes older ones
+        (corpus / "sports" / added).write_text("football goal striker coach")
+        Index.open(target).update(TextCorpus(corpus))
+    assert not kept_open.shards[0].folder.is_dir()  # its generation is gone
+    assert kept_open.query("football goal striker", k=10) == before
+    assert len(Index.open(target)) == len(kept_open) + 2

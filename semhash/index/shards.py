@@ -21,6 +21,7 @@ certain to be among them), leaves the deleted out and merges by distance, then r
 of one unsharded index of the same codes in the same order.
 """
 
+import inspect
 import operator
 import os
 import shutil
@@ -129,15 +130,19 @@ class Shard:
     def backend(self, name, settings=None, verify=None):
         """The search backend `name` over this shard's codes: read from its stored files where the
         shard holds them (checked first by `verify(paths)`), else made with `settings` and built
-        from the codes on first use, and kept."""
+        from the codes on first use, and kept. Where the shard's generation was replaced since it was
+        opened, its stored backend is built again from the codes, which the map still reads, with the
+        settings it was stored with (one seed builds one structure), so an open index keeps answering."""
         if name not in self._backends:
             stored = self.settings.get(name)
-            if stored is not None and self.folder is not None:
-                if not self.folder.is_dir():
-                    raise SemhashError(f"{self.folder.parent.parent} was replaced since it was opened; open it again")
+            replaced = stored is not None and self.folder is not None and not self.folder.is_dir()
+            if stored is not None and self.folder is not None and not replaced:
                 check = None if verify is None else (lambda names: verify([self.folder / name for name in names]))
                 self._backends[name] = backend_class(name).load(self.folder, stored, self.packed, self.n_bits, check)
             else:
+                if replaced:
+                    known = inspect.signature(backend_class(name).__init__).parameters
+                    settings = {key: value for key, value in stored.items() if key in known}
                 self._backends[name] = create(name, **(settings or {})).over(self.packed, self.n_bits)
         return self._backends[name]
 
