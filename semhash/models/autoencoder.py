@@ -146,9 +146,10 @@ class StackedAutoencoder:
     to a hash centre) and joined after the graph member, its squashed units weighed CLUSTER_WEIGHT in
     the cut: self-training, the corpus' own clusters taught back to a network that codes a new item
     from its terms. "auto" is CLUSTERS beside a graph member where no labels are given, else 0.
-    (Measured on the same members, precision@100 at 16 / 32 / 64 / 128 bits: 20 Newsgroups .600 / .646
-    / .664 / .675 without it, .603 / .655 / .674 / .685 with it; THUCNews .626 / .656 / .672 / .683 and
-    .633 / .657 / .672 / .683. See docs/RESULTS.md, "The cluster member".)
+    (Measured by `semhash evaluate`, precision@100 at 16 / 32 / 64 / 128 bits: 20 Newsgroups .600 / .646
+    / .663 / .675 without it, .598 / .657 / .671 / .681 with it; THUCNews .627 / .656 / .673 / .683 and
+    .628 / .657 / .674 / .683. At weight .7, 20 Newsgroups .607 / .656 / .672 / .688 and THUCNews .629 /
+    .662 / .671 / .680. See docs/RESULTS.md, "The cluster member".)
 
     X may be CSR bag-of-words rows, dense rows, or images (rows, height, width, channels),
     which are taken as pixel vectors.
