@@ -461,21 +461,18 @@ class StackedAutoencoder:
             joined.append(_axes_through_relu(X, axes, len(self.hidden), self.seed))
         self.weights_ = _joined(joined)
         self.history_ = {"members": [member.history_ for member in fitted]}
-        width = self.weights_[-1][0].shape[-1]
+        self.unit_weights_ = None
         if graph:
             eigenvectors = self._graph_targets(X, y, graph)
             self.weights_[-1] = self._with_graph_member(X, eigenvectors)
-            width = self.weights_[-1][0].shape[-1]
             if clusters:
                 labels = spectral_clusters(eigenvectors, clusters, self.seed)
                 member = type(self)(**{**params, "seed": self.seed * count + count}, verbose=self.verbose)
                 member._fit(X, labels)
+                self.unit_weights_ = np.concatenate([np.ones(self.weights_[-1][0].shape[-1], dtype=np.float32),
+                                                     np.full(member.bits, CLUSTER_WEIGHT, dtype=np.float32)])
                 self.weights_ = _joined([self.weights_, member.weights_])
                 self.history_["cluster_member"] = {"clusters": int(labels.max()) + 1, **member.history_}
-        self.unit_weights_ = None
-        if self.weights_[-1][0].shape[-1] > width:
-            self.unit_weights_ = np.ones(self.weights_[-1][0].shape[-1], dtype=np.float32)
-            self.unit_weights_[width:] = CLUSTER_WEIGHT
         self.encoder_ = network.encoder_of(self.weights_, self.activation)
         logits = self._logits(X, progress_label="encoding")
         self.scales_ = squash_scales(logits)
