@@ -103,7 +103,8 @@ class Backend(abc.ABC):
     def load(cls, folder, settings, packed, n_bits, verify=None):
         """The backend `save` wrote to `folder` with `settings`, over the `packed` codes of
         `n_bits` bits; `verify(names)`, where given, checks files against their recorded
-        checksums before they are read."""
+        checksums before they are read. With no folder (its files are gone), the same backend
+        built again from the codes with `settings`."""
 
 
 class ExactScan(Backend):
@@ -493,7 +494,9 @@ class AnnoyBackend(Backend):
     def load(cls, folder, settings, packed, n_bits, verify=None):
         """Memory-map `annoy.ann` once it has been checked: its checksum (`verify`), then its
         structure (`annoy_file_problem`), since Annoy's C++ reader trusts every byte and a
-        damaged file would crash it."""
+        damaged file would crash it. With no folder, built again from the codes (one seed, one file)."""
+        if folder is None:
+            return cls(settings["trees"], settings["seed"]).over(packed, n_bits)
         path = Path(folder) / ANNOY
         if verify is not None:
             verify([ANNOY])

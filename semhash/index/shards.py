@@ -21,7 +21,6 @@ certain to be among them), leaves the deleted out and merges by distance, then r
 of one unsharded index of the same codes in the same order.
 """
 
-import inspect
 import operator
 import os
 import shutil
@@ -135,14 +134,12 @@ class Shard:
         settings it was stored with (one seed builds one structure), so an open index keeps answering."""
         if name not in self._backends:
             stored = self.settings.get(name)
-            replaced = stored is not None and self.folder is not None and not self.folder.is_dir()
-            if stored is not None and self.folder is not None and not replaced:
-                check = None if verify is None else (lambda names: verify([self.folder / name for name in names]))
-                self._backends[name] = backend_class(name).load(self.folder, stored, self.packed, self.n_bits, check)
+            if stored is not None and self.folder is not None:
+                folder = self.folder if self.folder.is_dir() else None  # None: replaced since it was opened
+                check = None if verify is None or folder is None else (
+                    lambda names: verify([folder / name for name in names]))
+                self._backends[name] = backend_class(name).load(folder, stored, self.packed, self.n_bits, check)
             else:
-                if replaced:
-                    known = inspect.signature(backend_class(name).__init__).parameters
-                    settings = {key: value for key, value in stored.items() if key in known}
                 self._backends[name] = create(name, **(settings or {})).over(self.packed, self.n_bits)
         return self._backends[name]
 
