@@ -21,7 +21,8 @@ layer, cut by PCA-ITQ at each length, is the reference row. Beside it, for each 
   trained as `semhash evaluate --labels` trains one (seed `--seed` x 4 + 4, as the model seeds it), with the
   graph's spectral clusters (k-means of its eigenvectors, `spectral_clusters`), as many as each of
   `--clusters`, for labels; its squashed units multiplied by each of `--cluster-weights` before the cut.
-  `--spaces both --clusters 64 --cluster-weights 0.7` is what the model now adds by default (`clusters`);
+  `--spaces both --clusters 64 --cluster-weights 0.5` is the model's first cluster member by default
+  (`clusters`), which adds a second, of 16 clusters, beside it;
 - with `--smooth`, each database row's joined layer mixed (.3) with the mean of its k neighbours' before
   the cut, the queries left as they are.
 

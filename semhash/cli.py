@@ -125,6 +125,22 @@ def positive_or_auto(what, least=1):
     return check
 
 
+def cluster_counts(ctx, param, value):
+    """A whole number of clusters, 0 or more, several positive ones separated by commas (one member each), or auto."""
+    if value is None or value == "auto":
+        return value
+    try:
+        counts = tuple(int(count) for count in value.split(","))
+    except ValueError:
+        counts = (-1,)
+    if len(counts) == 1 and counts[0] >= 0:
+        return counts[0]
+    if any(count < 1 for count in counts):
+        raise click.BadParameter("give a number, 0 or more, of clusters, several positive ones separated by "
+                                 "commas, or auto")
+    return counts
+
+
 def layer_sizes(ctx, param, value):
     if value is None:
         return None
@@ -181,10 +197,11 @@ def model_options(command):
                           "read from the hidden layer) to the members' code layers before the cut; auto is "
                           f"{GRAPH_EIGENVECTORS} beside several members, 0 for none "
                           f"[default: {described('graph_eigenvectors')}]."),
-        click.option("--clusters", callback=positive_or_auto("clusters", least=0),
+        click.option("--clusters", callback=cluster_counts,
                      help="Dense: train one more member on this many spectral clusters of the graph member's graph "
-                          f"as labels and join it before the cut; auto is {CLUSTERS} beside a graph member without "
-                          f"labels, 0 for none [default: {described('clusters')}]."),
+                          "as labels (one for each of several counts, e.g. 64,16) and join it before the cut; auto "
+                          f"is {','.join(map(str, CLUSTERS))} beside a graph member without labels, 0 for none "
+                          f"[default: {described('clusters')}]."),
     ]
     for option in reversed(options):
         command = option(command)

@@ -307,17 +307,21 @@ def test_index_takes_the_code_layer_variants(runner, corpus_dir, tmp_path):
 def test_index_joins_members_codes_and_queries_them(runner, corpus_dir, tmp_path):
     output = tmp_path / "index"
     result = runner.invoke(cli, ["index", str(corpus_dir), "-o", str(output), *TINY_CLI, "--members", "2",
-                                 "--principal-axes", "4", "--graph-eigenvectors", "3", "--clusters", "2"])
+                                 "--principal-axes", "4", "--graph-eigenvectors", "3", "--clusters", "2,3"])
     assert result.exit_code == 0, result.output
     manifest = json.loads((output / "manifest.json").read_text())
-    assert (manifest["model"]["members"], manifest["model"]["bits"], manifest["model"]["clusters"]) == (2, 16, 2)
-    assert manifest["training"]["clusters"] == 2
+    assert (manifest["model"]["members"], manifest["model"]["bits"], manifest["model"]["clusters"]) == (2, 16, [2, 3])
+    assert manifest["training"]["clusters"] == [2, 3]
     hits = json_lines(runner.invoke(cli, ["query", "football goal striker", "--index", str(output)]).stdout)
     assert len(hits) == 10
     opened = Index.open(output)  # the joined code layer is squashed before its cut, in the index and the queries
-    assert opened.model.scales_.shape == (103,)  # two members of 32 units, 4 principal axes, 3 graph units, a cluster member
+    assert opened.model.scales_.shape == (135,)  # two members of 32 units, 4 axes, 3 graph units, two cluster members
     text = (corpus_dir / opened.records[0]["id"]).read_text(encoding="utf-8")
     assert (opened.encode([text]) == opened.codes([0])).all()
+
+
+CLUSTERS_MESSAGE = ("Invalid value for '--clusters': give a number, 0 or more, of clusters, several positive ones "
+                    "separated by commas, or auto")
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -326,7 +330,8 @@ def test_index_joins_members_codes_and_queries_them(runner, corpus_dir, tmp_path
     (["--principal-axes", "-1"], "Invalid value for '--principal-axes': give a number, 0 or more, of axes, or auto"),
     (["--graph-eigenvectors", "x"],
      "Invalid value for '--graph-eigenvectors': give a number, 0 or more, of eigenvectors, or auto"),
-    (["--clusters", "-3"], "Invalid value for '--clusters': give a number, 0 or more, of clusters, or auto"),
+    (["--clusters", "-3"], CLUSTERS_MESSAGE),
+    (["--clusters", "4,0"], CLUSTERS_MESSAGE),
     (["--epochs", "-1"], "Invalid value for '--epochs': give a number, 0 or more, of epochs, or auto"),
     (["--code-layer", "bernoulli"], "Invalid value for '--code-layer': 'bernoulli' is not one of 'noise', 'variational'."),
     (["--sparsity", "-1"], "Invalid value for '--sparsity': -1.0 is not in the range x>=0."),

@@ -373,22 +373,24 @@ def test_the_graph_member_joins_the_code_layer_as_a_ridge_regression_from_the_hi
     np.testing.assert_array_equal(again[0][:, -5:], graph_kernel)
 
 
-def test_the_cluster_member_learns_the_graphs_spectral_clusters_as_labels_and_weighs_less_in_the_cut(X, tmp_path):
+def test_cluster_members_learn_the_graphs_spectral_clusters_as_labels_and_weigh_less_in_the_cut(X, tmp_path):
     settings = {**TINY_MODEL, "members": 2, "member_bits": 16, "principal_axes": 0, "graph_eigenvectors": 5}
-    model = StackedAutoencoder(**{**settings, "clusters": 4}).fit(X)
+    model = StackedAutoencoder(**{**settings, "clusters": (4, 2)}).fit(X)
     without = StackedAutoencoder(**{**settings, "clusters": 0}).fit(X)
     logits = model._logits(X)
-    assert logits.shape == (X.shape[0], 53) and model.scales_.shape == (53,)
+    assert logits.shape == (X.shape[0], 69) and model.scales_.shape == (69,)
     np.testing.assert_allclose(logits[:, :37], without._logits(X), atol=1e-5)
-    # the last 16 units: a member (seed 2, after the two members' 0 and 1) trained on the four spectral
-    # clusters of the graph member's graph as its labels
+    # the last 32 units: two members (seeds 2 and 3, after the two members' 0 and 1) trained on the four and
+    # the two spectral clusters of the graph member's graph as their labels
     members = StackedAutoencoder(**{**settings, "graph_eigenvectors": 0, "clusters": 0}).fit(X)
-    clusters = spectral_clusters(members._graph_targets(X, None, 5), 4)
-    assert model.history_["cluster_member"]["clusters"] == len(np.unique(clusters)) == 4
-    member = StackedAutoencoder(**{**TINY_MODEL, "seed": 2}).fit(X, clusters)
-    np.testing.assert_allclose(logits[:, 37:], member._logits(X), atol=1e-5)
-    # its squashed units count CLUSTER_WEIGHT times in the cut, folded into the thresholds and the rotation
-    np.testing.assert_allclose(model.unit_weights_, [1] * 37 + [CLUSTER_WEIGHT] * 16)
+    eigenvectors = members._graph_targets(X, None, 5)
+    for number, (count, start) in enumerate(((4, 37), (2, 53))):
+        clusters = spectral_clusters(eigenvectors, count)
+        assert model.history_["cluster_members"][number]["clusters"] == len(np.unique(clusters)) == count
+        member = StackedAutoencoder(**{**TINY_MODEL, "seed": 2 + number}).fit(X, clusters)
+        np.testing.assert_allclose(logits[:, start : start + 16], member._logits(X), atol=1e-5)
+    # their squashed units count CLUSTER_WEIGHT times in the cut, folded into the thresholds and the rotation
+    np.testing.assert_allclose(model.unit_weights_, [1] * 37 + [CLUSTER_WEIGHT] * 32)
     weighed = np.tanh(logits / model.scales_) * model.unit_weights_
     mean, components, rotation, _ = pca_itq(weighed, 16, ITQ_ITERATIONS, 0)
     codes = model.encode(X)
@@ -397,7 +399,9 @@ def test_the_cluster_member_learns_the_graphs_spectral_clusters_as_labels_and_we
     np.testing.assert_allclose(model.projections(X), (weighed - mean) @ components @ rotation, atol=1e-4)
     loaded = StackedAutoencoder.load(tmp_path, model.save(tmp_path))
     np.testing.assert_array_equal(loaded.encode(X), codes)
-    assert fitted_coder(model)[1]["training"]["clusters"] == 4
+    assert loaded.clusters == (4, 2) and fitted_coder(model)[1]["training"]["clusters"] == [4, 2]
+    one = StackedAutoencoder(**{**settings, "clusters": 4}).fit(X)  # one count, one member: the first of those two
+    np.testing.assert_allclose(one._logits(X), logits[:, :53], atol=1e-5)
 
 
 def test_spectral_clusters_are_the_graphs_pieces_and_no_more_than_its_distinct_rows():
@@ -408,8 +412,9 @@ def test_spectral_clusters_are_the_graphs_pieces_and_no_more_than_its_distinct_r
 
 
 @pytest.mark.parametrize(("settings", "clusters", "with_labels"), [
-    ({}, CLUSTERS, 0), ({"graph_eigenvectors": 0}, 0, 0), ({"members": 1}, 0, 0),
-    ({"members": 1, "graph_eigenvectors": 8}, CLUSTERS, 0), ({"clusters": 5}, 5, 5),
+    ({}, CLUSTERS, ()), ({"graph_eigenvectors": 0}, (), ()), ({"members": 1}, (), ()),
+    ({"members": 1, "graph_eigenvectors": 8}, CLUSTERS, ()), ({"clusters": 5}, (5,), (5,)),
+    ({"clusters": 0}, (), ()), ({"clusters": [6, 3]}, (6, 3), (6, 3)),
 ])
 def test_auto_clusters_join_a_graph_member_learned_without_labels(settings, clusters, with_labels):
     model = StackedAutoencoder(**settings)
@@ -504,7 +509,8 @@ def test_auto_members_are_four_of_at_least_32_bits_without_labels(settings, memb
     ({"graph_eigenvectors": 4, "neighbours": 0},
      ("the graph member is read from a hidden layer, over the neighbours' graph; "
       "set graph_eigenvectors to 0, or give hidden layers and neighbours")),
-    ({"clusters": -1}, "clusters must be a whole number, 0 or more, or 'auto', not -1"),
+    ({"clusters": -1}, "clusters must be a whole number, 0 or more, several positive ones, or 'auto', not -1"),
+    ({"clusters": (8, 0)}, "clusters must be a whole number, 0 or more, several positive ones, or 'auto', not (8, 0)"),
     ({"clusters": 8, "graph_eigenvectors": 0},
      "the cluster member learns the graph member's clusters; set clusters to 0, or give graph_eigenvectors"),
     ({"member_bits": "wide"}, "member_bits must be a whole number, 1 or more, or 'auto', not 'wide'"),

@@ -559,7 +559,7 @@ class Index:
 def fitted_coder(model):
     """(the coder an index keeps of the fitted `model`, what its manifest records of it): the
     autoencoder's losses under `training`, where one was trained, and how its code layer was cut
-    ("itq", or "median" where the items were too few) and how many clusters the cluster member learned,
+    ("itq", or "median" where the items were too few) and how many clusters each cluster member learned,
     and under `coder` the coder asked for and the one kept, with the self-check that chose it, where one
     ran (see `models.selfcheck`)."""
     check = getattr(model, "check_", None)
@@ -568,8 +568,8 @@ def fitted_coder(model):
     training = {key: history[key] for key in ("loss_before_finetuning", "loss_after_finetuning") if key in history}
     if "binarize" in getattr(kept, "history_", {}):
         training["binarize"] = kept.history_["binarize"]
-    if "cluster_member" in getattr(kept, "history_", {}):
-        training["clusters"] = kept.history_["cluster_member"]["clusters"]
+    if "cluster_members" in getattr(kept, "history_", {}):
+        training["clusters"] = [member["clusters"] for member in kept.history_["cluster_members"]]
     coder = {"asked": defaults.SELF_CHECK if check else coder_name(kept), "chosen": coder_name(kept), "self_check": check}
     return kept, {"training": training, "coder": coder}
 

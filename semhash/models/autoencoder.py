@@ -41,9 +41,10 @@ PRINCIPAL_AXES = 32
 # graph_eigenvectors "auto": beside several members that learn from neighbours, GRAPH_EIGENVECTORS units learned
 # from the neighbour graph join the code layer, read from the hidden layer by ridge regression of weight GRAPH_RIDGE.
 GRAPH_EIGENVECTORS, GRAPH_RIDGE = 64, 100.0
-# clusters "auto": beside a graph member, learned without labels, one more member learns the graph's CLUSTERS spectral
-# clusters as its labels (self-training); its squashed units weigh CLUSTER_WEIGHT in the cut.
-CLUSTERS, CLUSTER_WEIGHT = 64, 0.5
+# clusters "auto": beside a graph member, learned without labels, one more member for each of CLUSTERS learns that many
+# spectral clusters of the graph as its labels (self-training, finer and coarser); their squashed units weigh
+# CLUSTER_WEIGHT in the cut.
+CLUSTERS, CLUSTER_WEIGHT = (64, 16), 0.5
 # epochs "auto": FINETUNE_EPOCHS of fine-tuning the unrolled autoencoder, or none where labels fine-tune the encoder.
 FINETUNE_EPOCHS = 10
 # What a model saved before these parameters existed was built with, where their "auto" now means more.
@@ -145,7 +146,8 @@ class StackedAutoencoder:
     the rows for one more member, trained on them as labels are trained (each cluster's codes drawn
     to a hash centre) and joined after the graph member, its squashed units weighed CLUSTER_WEIGHT in
     the cut: self-training, the corpus' own clusters taught back to a network that codes a new item
-    from its terms. "auto" is CLUSTERS beside a graph member where no labels are given, else 0.
+    from its terms. Several counts train one such member each. "auto" is CLUSTERS beside a graph member
+    where no labels are given, else 0.
     (Measured by `semhash evaluate`, precision@100 at 16 / 32 / 64 / 128 bits: 20 Newsgroups .600 / .646
     / .663 / .675 without it, .598 / .657 / .671 / .681 with it; THUCNews .627 / .656 / .673 / .683 and
     .628 / .657 / .674 / .683. At weight .7, 20 Newsgroups .607 / .656 / .672 / .688 and THUCNews .629 /
@@ -275,11 +277,14 @@ class StackedAutoencoder:
             value = getattr(self, name)
             if not _non_negative(value):
                 raise SemhashError(f"{name} must be a number, 0 or more, not {value!r}")
-        for name, least in (("members", 1), ("member_bits", 1), ("principal_axes", 0), ("graph_eigenvectors", 0),
-                            ("clusters", 0)):
+        for name, least in (("members", 1), ("member_bits", 1), ("principal_axes", 0), ("graph_eigenvectors", 0)):
             value = getattr(self, name)
-            if value != "auto" and not (isinstance(value, int) and not isinstance(value, bool) and value >= least):
+            if value != "auto" and not _whole(value, least):
                 raise SemhashError(f"{name} must be a whole number, {least} or more, or 'auto', not {value!r}")
+        counts = isinstance(self.clusters, (tuple, list)) and all(_whole(count, 1) for count in self.clusters)
+        if self.clusters != "auto" and not (_whole(self.clusters, 0) or counts):
+            raise SemhashError("clusters must be a whole number, 0 or more, several positive ones, or 'auto', "
+                               f"not {self.clusters!r}")
         if self._principal_axes() and self.activation != "relu":
             raise SemhashError(f"principal axes join the code layer through relu layers, not {self.activation}; "
                                "set principal_axes to 0 or the activation to relu")
@@ -332,11 +337,14 @@ class StackedAutoencoder:
         return self.graph_eigenvectors
 
     def _clusters(self, y=None):
-        """How many spectral clusters of the graph member's graph one more member learns as labels: "auto" is
-        CLUSTERS beside a graph member where no labels are given, else none."""
+        """The counts of spectral clusters of the graph member's graph that one more member each learns as
+        labels: "auto" is CLUSTERS beside a graph member where no labels are given, else none; a number is
+        one count (0 none)."""
         if self.clusters == "auto":
-            return CLUSTERS if y is None and self._graph_eigenvectors(y) else 0
-        return self.clusters
+            return CLUSTERS if y is None and self._graph_eigenvectors(y) else ()
+        if isinstance(self.clusters, int):
+            return (self.clusters,) if self.clusters else ()
+        return tuple(self.clusters)
 
     def _member_bits(self):
         if self.member_bits == "auto":
@@ -446,7 +454,7 @@ class StackedAutoencoder:
         """Train each member (`member_bits` bits, seed `seed` x members + its number) as `_fit`
         does, join them into one encoder whose code layer is the members' side by side (their first
         layers stacked, each deeper layer block-diagonal), add the axes, the graph member and the
-        cluster member where asked, and binarize that joined layer to `bits`.
+        cluster members where asked, and binarize that joined layer to `bits`.
         Returns the joined code layer's pre-activation."""
         from . import network
 
@@ -466,18 +474,27 @@ class StackedAutoencoder:
             eigenvectors = self._graph_targets(X, y, graph)
             self.weights_[-1] = self._with_graph_member(X, eigenvectors)
             if clusters:
-                labels = spectral_clusters(eigenvectors, clusters, self.seed)
-                member = type(self)(**{**params, "seed": self.seed * count + count}, verbose=self.verbose)
-                member._fit(X, labels)
-                self.unit_weights_ = np.concatenate([np.ones(self.weights_[-1][0].shape[-1], dtype=np.float32),
-                                                     np.full(member.bits, CLUSTER_WEIGHT, dtype=np.float32)])
-                self.weights_ = _joined([self.weights_, member.weights_])
-                self.history_["cluster_member"] = {"clusters": int(labels.max()) + 1, **member.history_}
+                self._join_cluster_members(X, eigenvectors, clusters, params, seed=self.seed * count + count)
         self.encoder_ = network.encoder_of(self.weights_, self.activation)
         logits = self._logits(X, progress_label="encoding")
         self.scales_ = squash_scales(logits)
         self._fit_binarizer(self._squashed(logits))
         return logits
+
+    def _join_cluster_members(self, X, eigenvectors, clusters, params, seed):
+        """Train one member (`params`, seeds from `seed` on) on each count of `clusters` spectral clusters of
+        the graph's `eigenvectors` as labels, and join them after the graph member, their units weighing
+        CLUSTER_WEIGHT in the cut (`unit_weights_`)."""
+        members = []
+        for number, count in enumerate(clusters):
+            labels = spectral_clusters(eigenvectors, count, self.seed)
+            member = type(self)(**{**params, "seed": seed + number}, verbose=self.verbose)
+            member._fit(X, labels)
+            members.append(member)
+            self.history_.setdefault("cluster_members", []).append({"clusters": int(labels.max()) + 1, **member.history_})
+        self.unit_weights_ = np.concatenate([np.ones(self.weights_[-1][0].shape[-1], dtype=np.float32),
+                                             *(np.full(member.bits, CLUSTER_WEIGHT, dtype=np.float32) for member in members)])
+        self.weights_ = _joined([self.weights_, *(member.weights_ for member in members)])
 
     def _graph_targets(self, X, y, count):
         """The graph member's targets: the top `count` eigenvectors of the graph joining each row of X to its
@@ -910,6 +927,11 @@ class ConvStackedAutoencoder(StackedAutoencoder):
         found = (X.shape[1] // scale) * (X.shape[2] // scale) * self.weights_[-2][0].shape[3]
         if X.shape[3] != channels or found != flat:
             raise SemhashError(f"images shaped {X.shape[1:]} do not fit a model fitted on other images")
+
+
+def _whole(value, least):
+    """Whether a setting is a whole number, `least` or more (not a bool, which Python counts as one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
 
 
 def _non_negative(value):
