@@ -149,9 +149,10 @@ class StackedAutoencoder:
     from its terms. Several counts train one such member each. "auto" is CLUSTERS beside a graph member
     where no labels are given, else 0.
     (Measured by `semhash evaluate`, precision@100 at 16 / 32 / 64 / 128 bits: 20 Newsgroups .600 / .646
-    / .663 / .675 without it, .598 / .657 / .671 / .681 with it; THUCNews .627 / .656 / .673 / .683 and
-    .628 / .657 / .674 / .683. At weight .7, 20 Newsgroups .607 / .656 / .672 / .688 and THUCNews .629 /
-    .662 / .671 / .680. See docs/RESULTS.md, "The cluster member".)
+    / .663 / .675 without, .598 / .657 / .671 / .681 with 64 clusters' member, .605 / .655 / .673 / .684
+    with 64 and 16; THUCNews .627 / .656 / .673 / .683, .628 / .657 / .674 / .683 and .634 / .659 / .674 /
+    .684. With 64 clusters' member at weight .7, 20 Newsgroups .607 / .656 / .672 / .688 and THUCNews .629
+    / .662 / .671 / .680. See docs/RESULTS.md, "The cluster member" and "Two cluster members".)
 
     X may be CSR bag-of-words rows, dense rows, or images (rows, height, width, channels),
     which are taken as pixel vectors.
