@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 from semhash import defaults
 from semhash.codes import binary
 from semhash.codes.neighbours import hamming_ranking
+from semhash.evaluation import metrics
 from semhash.modality import named
 from semhash.models.baselines import PCAITQ
 from semhash.sources import datasets
@@ -42,8 +43,8 @@ def shares(seed, bits):
     coders = {"semhash": defaults.model(kind, "dense", read_as, bits=bits, seed=seed), "pca-itq": PCAITQ(bits, seed=seed)}
     rows = {}
     for name, coder in coders.items():
-        found, _ = hamming_ranking(binary.pack(coder.fit(X).encode(X)), binary.pack(coder.encode(Q)), 100, seed)
-        relevant = database.labels[found] == queries.labels[:, None]
+        found, _ = hamming_ranking(binary.pack(coder.fit_encode(X)), binary.pack(coder.encode(Q)), 100, seed)
+        relevant = metrics.relevance(found, database.labels, queries.labels)
         same_language = chinese[0][found] == chinese[1][:, None]
         rows[name] = {"precision_at_100": relevant.mean(), "same_language_relevant": (relevant & same_language).mean(),
                       "other_language_relevant": (relevant & ~same_language).mean(),
